@@ -1,0 +1,92 @@
+import { Queue, QueueEvents } from 'bullmq';
+import type { AppConfig } from '../config/index.js';
+import { keys, type CancelRequest } from '../worker/keys.js';
+import { createClientRedis } from '../worker/redis.js';
+import { CliError, EXIT } from './context.js';
+
+/** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
+const CANCEL_MARKER_TTL_S = 24 * 3600;
+/** How long the CLI waits to see a running job end after the request. */
+const CONFIRM_TIMEOUT_MS = 30_000;
+
+/**
+ * `emp-worker cancel <queue> <id>`: a waiting job is removed; a running one is aborted on
+ * whichever replica runs it (Redis pub/sub), its connector tells the service to stop, and
+ * the job fails with ERR_CANCELLED (no retry).
+ */
+export async function cancelCommand(
+  config: AppConfig,
+  queueName: string,
+  jobId: string,
+  reason: string,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  const connection = createClientRedis(config.redis.url);
+  connection.on('error', () => undefined);
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
+  const events = new QueueEvents(queueName, { connection: connection.duplicate(), prefix: config.queuePrefix });
+  try {
+    const job = await queue.getJob(jobId);
+    if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') {
+      throw new CliError(`job ${jobId} already ${state}; nothing to cancel`);
+    }
+    if (state !== 'active') {
+      try {
+        await job.remove();
+        out.write(`job ${jobId} was ${state}; removed before it started\n`);
+        return EXIT.ok;
+      } catch {
+        // It became active (locked) meanwhile: cancel it as a running job.
+      }
+    }
+    await events.waitUntilReady();
+    const ended = waitForEnd(events, queue, jobId);
+    await connection.set(keys.cancelMarker(config.queuePrefix, queueName, jobId), reason, 'EX', CANCEL_MARKER_TTL_S);
+    const request: CancelRequest = { queue: queueName, jobId, reason };
+    const receivers = await connection.publish(keys.cancelChannel(config.queuePrefix), JSON.stringify(request));
+    if (receivers === 0) {
+      out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);
+      return EXIT.ok;
+    }
+    const outcome = await ended;
+    out.write(
+      outcome === undefined
+        ? `cancel sent for job ${jobId}; it has not ended yet (the service may take a while to stop)\n`
+        : `job ${jobId} ${outcome}\n`,
+    );
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`could not cancel: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await events.close();
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Promise<string | undefined> {
+  return new Promise<string | undefined>(resolve => {
+    const done = (text: string | undefined): void => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      resolve(text);
+    };
+    const timer = setTimeout(() => done(undefined), CONFIRM_TIMEOUT_MS);
+    events.on('failed', ({ jobId: id, failedReason }) => {
+      if (id === jobId) done(`failed: ${failedReason}`);
+    });
+    events.on('completed', ({ jobId: id }) => {
+      if (id === jobId) done('completed before the cancel reached it');
+    });
+    const poll = setInterval(() => {
+      void queue.getJob(jobId).then(async job => {
+        const state = await job?.getState();
+        if (state === 'failed') done(`failed: ${job?.failedReason ?? ''}`);
+        if (state === 'completed') done('completed before the cancel reached it');
+      }).catch(() => undefined);
+    }, 1000);
+  });
+}

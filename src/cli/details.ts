@@ -1,0 +1,80 @@
+import { redactedConfig, type AppConfig } from '../config/index.js';
+import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { connectorNames, connectorRegistry } from '../connectors/registry.js';
+import type { Capabilities, HealthResult } from '../connectors/types.js';
+import { createLogger } from '../logging/logger.js';
+import { CliError, EXIT } from './context.js';
+
+/** What `emp-worker details <connector> --json` prints. */
+export interface ConnectorDetails {
+  connector: string;
+  version: string;
+  description: string;
+  queue: string;
+  concurrency: number;
+  timeout_s: number;
+  config: unknown;
+  capabilities: Capabilities | { error: string };
+  probe: HealthResult;
+}
+
+/** Builds the connector, asks its service for capabilities and health, and redacts secrets. */
+export async function readDetails(config: AppConfig, name: string): Promise<ConnectorDetails> {
+  const definition = connectorRegistry[name];
+  if (!definition) {
+    throw new CliError(`unknown connector "${name}" (known: ${connectorNames().join(', ')})`, EXIT.usage);
+  }
+  const slice = config.connectors[name] as CommonConnectorConfig;
+  const logger = createLogger({ level: 'error', format: 'json' });
+  const connector = definition.create(slice, { logger });
+  try {
+    let capabilities: ConnectorDetails['capabilities'];
+    try {
+      capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
+    } catch (error) {
+      capabilities = { error: error instanceof Error ? error.message : String(error) };
+    }
+    let probe: HealthResult;
+    try {
+      probe = connector.checkHealth
+        ? await connector.checkHealth(AbortSignal.timeout(10_000))
+        : { healthy: true, detail: 'no external service' };
+    } catch (error) {
+      probe = { healthy: false, detail: error instanceof Error ? error.message : String(error) };
+    }
+    const redacted = redactedConfig(config) as { connectors?: Record<string, unknown> };
+    return {
+      connector: name,
+      version: connector.version,
+      description: definition.description,
+      queue: slice.jobType,
+      concurrency: slice.concurrency,
+      timeout_s: slice.timeout,
+      config: redacted.connectors?.[name],
+      capabilities,
+      probe,
+    };
+  } finally {
+    await connector.close?.();
+  }
+}
+
+/** `emp-worker details <connector>`: prints the details and a verdict; exit 1 when the probe fails. */
+export async function detailsCommand(
+  config: AppConfig,
+  name: string,
+  json: boolean,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  const details = await readDetails(config, name);
+  if (json) {
+    out.write(`${JSON.stringify(details, null, 2)}\n`);
+  } else {
+    out.write(`${details.connector} ${details.version} — ${details.description}\n`);
+    out.write(`  queue: ${details.queue}  concurrency: ${details.concurrency}  timeout: ${details.timeout_s} s\n`);
+    out.write(`  config: ${JSON.stringify(details.config)}\n`);
+    out.write(`  capabilities: ${JSON.stringify(details.capabilities)}\n`);
+    out.write(`  service: ${details.probe.healthy ? 'OK' : 'UNREACHABLE'} — ${details.probe.detail}\n`);
+  }
+  return details.probe.healthy ? EXIT.ok : EXIT.failure;
+}

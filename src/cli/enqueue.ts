@@ -1,0 +1,176 @@
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { AppConfig } from '../config/index.js';
+import { createClientRedis } from '../worker/redis.js';
+import { CliError, EXIT, parseJsonArgument } from './context.js';
+
+/** Options of `emp-worker enqueue`. */
+export interface EnqueueOptions {
+  wait: boolean;
+  attempts: number;
+  backoffMs: number;
+  priority: number | undefined;
+  jobId: string | undefined;
+}
+
+/** Where enqueue writes: the result to `out`, progress and notes to `err`. */
+export interface Output {
+  out: NodeJS.WritableStream & { isTTY?: boolean };
+  err: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/**
+ * `emp-worker enqueue <queue> <json> [--wait]`: adds a job like any BullMQ producer;
+ * with --wait, draws its progress and prints the result.
+ */
+export async function enqueueCommand(
+  config: AppConfig,
+  queueName: string,
+  json: string,
+  options: EnqueueOptions,
+  output: Output = { out: process.stdout, err: process.stderr },
+): Promise<number> {
+  const data = parseJsonArgument(json, 'job data');
+  const connection = createClientRedis(config.redis.url);
+  connection.on('error', () => undefined);
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
+  let events: QueueEvents | undefined;
+  try {
+    if (options.wait) {
+      events = new QueueEvents(queueName, { connection: connection.duplicate(), prefix: config.queuePrefix });
+      await events.waitUntilReady();
+    }
+    const job = await queue.add(queueName, data, {
+      attempts: options.attempts,
+      backoff: { type: 'exponential', delay: options.backoffMs },
+      ...(options.priority !== undefined ? { priority: options.priority } : {}),
+      ...(options.jobId !== undefined ? { jobId: options.jobId } : {}),
+    });
+    output.err.write(`enqueued job ${job.id ?? '?'} on queue "${queueName}"\n`);
+    if (!events) {
+      output.out.write(`${job.id ?? ''}\n`);
+      return EXIT.ok;
+    }
+    return await followJob(queue, events, job, output);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`could not enqueue: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await events?.close();
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+/** Follows a job to its end; the exit code says how it ended. */
+async function followJob(queue: Queue, events: QueueEvents, job: Job, output: Output): Promise<number> {
+  const jobId = job.id ?? '';
+  const bar = new ProgressBar(output.err);
+  return new Promise<number>(resolve => {
+    let done = false;
+    const finish = (code: number, text: string, stream: NodeJS.WritableStream): void => {
+      if (done) return;
+      done = true;
+      clearInterval(poll);
+      bar.end();
+      stream.write(text);
+      resolve(code);
+    };
+    events.on('progress', ({ jobId: id, data }) => {
+      if (id === jobId) bar.update(data);
+    });
+    events.on('completed', ({ jobId: id, returnvalue }) => {
+      if (id === jobId) finish(EXIT.ok, `${formatJson(returnvalue)}\n`, output.out);
+    });
+    events.on('failed', ({ jobId: id, failedReason }) => {
+      if (id !== jobId) return;
+      // A failed attempt that will be retried also emits `failed`; only a job in the failed state is done.
+      void pollState(queue, jobId).then(state => {
+        if (state?.state === 'failed') finish(EXIT.failure, `job ${jobId} failed: ${failedReason}\n`, output.err);
+        else bar.note(`attempt failed: ${failedReason}; BullMQ will retry it`);
+      });
+    });
+    events.on('removed', ({ jobId: id }) => {
+      if (id === jobId) finish(EXIT.failure, `job ${jobId} was removed before it finished\n`, output.err);
+    });
+    // The events stream is best-effort (trimmed, reconnects): poll the job's state as a backstop.
+    const poll = setInterval(() => {
+      void pollState(queue, jobId).then(state => {
+        if (state?.state === 'completed') finish(EXIT.ok, `${formatJson(state.returnvalue)}\n`, output.out);
+        else if (state?.state === 'failed') finish(EXIT.failure, `job ${jobId} failed: ${state.failedReason}\n`, output.err);
+        else if (state === undefined) finish(EXIT.failure, `job ${jobId} no longer exists\n`, output.err);
+      });
+    }, 2000);
+  });
+}
+
+async function pollState(
+  queue: Queue,
+  jobId: string,
+): Promise<{ state: string; returnvalue: unknown; failedReason: string } | undefined> {
+  try {
+    const job = await queue.getJob(jobId);
+    if (!job) return undefined;
+    const state = await job.getState();
+    return { state, returnvalue: job.returnvalue as unknown, failedReason: job.failedReason };
+  } catch {
+    return { state: 'unknown', returnvalue: undefined, failedReason: '' };
+  }
+}
+
+function formatJson(value: unknown): string {
+  if (typeof value === 'string') {
+    try {
+      return JSON.stringify(JSON.parse(value), null, 2);
+    } catch {
+      return value;
+    }
+  }
+  return JSON.stringify(value, null, 2);
+}
+
+/** A one-line progress bar on a terminal; one line per change elsewhere. */
+export class ProgressBar {
+  private lastLine = '';
+  private drawn = false;
+  constructor(private readonly stream: NodeJS.WritableStream & { isTTY?: boolean }) {}
+
+  update(data: unknown): void {
+    const percent = typeof data === 'number' ? data : progressField(data);
+    if (percent === undefined) return;
+    const clamped = Math.max(0, Math.min(100, Math.floor(percent)));
+    const width = 30;
+    const filled = Math.round((clamped / 100) * width);
+    const label = describe(data);
+    const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(clamped).padStart(3)}%${label ? ` ${label}` : ''}`;
+    if (line === this.lastLine) return;
+    this.lastLine = line;
+    if (this.stream.isTTY) {
+      this.stream.write(`\r\x1b[2K${line}`);
+      this.drawn = true;
+    } else {
+      this.stream.write(`${line}\n`);
+    }
+  }
+
+  note(text: string): void {
+    this.end();
+    this.stream.write(`${text}\n`);
+  }
+
+  end(): void {
+    if (this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+}
+
+function progressField(data: unknown): number | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const value = (data as { progress?: unknown }).progress;
+  return typeof value === 'number' ? value : undefined;
+}
+
+function describe(data: unknown): string {
+  if (typeof data !== 'object' || data === null) return '';
+  const { message, status } = data as { message?: unknown; status?: unknown };
+  return typeof message === 'string' && message ? message : typeof status === 'string' ? status : '';
+}

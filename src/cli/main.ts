@@ -1,0 +1,110 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/index.js';
+import { RedisUnavailableError } from '../worker/redis.js';
+import { cancelCommand } from './cancel.js';
+import { CliError, EXIT, loadCliConfig } from './context.js';
+import { detailsCommand } from './details.js';
+import { enqueueCommand } from './enqueue.js';
+import { startCommand } from './start.js';
+import { statusCommand } from './status.js';
+
+const USAGE = `Usage: emp-worker <command> [options]
+
+Commands:
+  start                          run the worker (connectors from CONNECTORS, default simulation)
+  details <connector>            version, queue, redacted config, capabilities and a live probe
+  status                         live workers, their connectors and jobs; queue counts
+  enqueue <queue> <json>         add a job (like any BullMQ producer)
+      --wait                     follow it with a progress bar and print the result
+      --attempts <n>             attempts before it fails for good (default 3)
+      --backoff <ms>             first retry delay, doubled each time (default 5000)
+      --priority <n>             BullMQ priority (1 = highest)
+      --job-id <id>              choose the job id
+  cancel <queue> <job id>        stop a job wherever it runs; it fails as cancelled
+      --reason <text>            reason recorded with the job
+
+Options: --json (details, status)   -h, --help
+Configuration comes from the environment and .env; see docs/configuration.md.`;
+
+/** Runs the CLI and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        wait: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        attempts: { type: 'string' },
+        backoff: { type: 'string' },
+        priority: { type: 'string' },
+        'job-id': { type: 'string' },
+        reason: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parsed;
+  const [command = 'help', ...args] = positionals;
+  if (values.help || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  try {
+    const config = loadCliConfig();
+    switch (command) {
+      case 'start':
+        return await startCommand(config);
+      case 'details':
+        return await detailsCommand(config, requireArg(args[0], 'connector'), values.json);
+      case 'status':
+        return await statusCommand(config, values.json);
+      case 'enqueue':
+        return await enqueueCommand(config, requireArg(args[0], 'queue'), requireArg(args[1], 'json'), {
+          wait: values.wait,
+          attempts: intOption(values.attempts, 'attempts', 3, 1),
+          backoffMs: intOption(values.backoff, 'backoff', 5000, 0),
+          priority: values.priority === undefined ? undefined : intOption(values.priority, 'priority', 0, 0),
+          jobId: values['job-id'],
+        });
+      case 'cancel':
+        return await cancelCommand(
+          config,
+          requireArg(args[0], 'queue'),
+          requireArg(args[1], 'job id'),
+          values.reason ?? 'cancelled from the CLI',
+        );
+      default:
+        throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return EXIT.usage;
+    }
+    if (error instanceof CliError || error instanceof RedisUnavailableError) {
+      process.stderr.write(`${error.message}\n`);
+      return error instanceof CliError ? error.exitCode : EXIT.failure;
+    }
+    process.stderr.write(`emp-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT.failure;
+  }
+}
+
+function requireArg(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new CliError(`missing <${name}>\n\n${USAGE}`, EXIT.usage);
+  return value;
+}
+
+function intOption(value: string | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) {
+    throw new CliError(`--${name} must be a whole number of ${min} or more, got "${value}"`, EXIT.usage);
+  }
+  return number;
+}

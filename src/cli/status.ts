@@ -1,0 +1,84 @@
+import { Queue } from 'bullmq';
+import type { AppConfig } from '../config/index.js';
+import { keys } from '../worker/keys.js';
+import { createClientRedis } from '../worker/redis.js';
+import type { HeartbeatRecord } from '../worker/runtime.js';
+import { CliError, EXIT } from './context.js';
+
+/** What `emp-worker status --json` prints. */
+export interface StatusReport {
+  workers: HeartbeatRecord[];
+  queues: Record<string, Record<string, number>>;
+}
+
+/** Reads every live heartbeat and the job counts of every queue they (or this config) use. */
+export async function readStatus(config: AppConfig): Promise<StatusReport> {
+  const connection = createClientRedis(config.redis.url);
+  connection.on('error', () => undefined);
+  try {
+    const workers: HeartbeatRecord[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await connection.scan(cursor, 'MATCH', keys.heartbeatPattern(config.queuePrefix), 'COUNT', 200);
+      cursor = next;
+      const values = found.length > 0 ? await connection.mget(found) : [];
+      for (const value of values) {
+        if (!value) continue;
+        try {
+          workers.push(JSON.parse(value) as HeartbeatRecord);
+        } catch {
+          // A record being rewritten or foreign: skip it.
+        }
+      }
+    } while (cursor !== '0');
+    workers.sort((a, b) => a.id.localeCompare(b.id));
+    const queueNames = new Set<string>();
+    for (const worker of workers) for (const connector of worker.connectors) queueNames.add(connector.queue);
+    for (const name of config.enabledConnectors) {
+      const slice = config.connectors[name] as { jobType?: string } | undefined;
+      if (slice?.jobType) queueNames.add(slice.jobType);
+    }
+    const queues: StatusReport['queues'] = {};
+    for (const name of [...queueNames].sort()) {
+      const queue = new Queue(name, { connection, prefix: config.queuePrefix });
+      try {
+        queues[name] = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+      } finally {
+        await queue.close();
+      }
+    }
+    return { workers, queues };
+  } catch (error) {
+    throw new CliError(`could not read status from Redis: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    connection.disconnect();
+  }
+}
+
+/** `emp-worker status`: live workers and queue counts, as a table or JSON. */
+export async function statusCommand(config: AppConfig, json: boolean, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const report = await readStatus(config);
+  if (json) {
+    out.write(`${JSON.stringify(report, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  out.write(`Workers (${report.workers.length} live)\n`);
+  if (report.workers.length === 0) out.write('  none: start one with `npm start`\n');
+  for (const worker of report.workers) {
+    out.write(`  ${worker.id}  host=${worker.host} pid=${worker.pid}${worker.stopping ? '  (stopping)' : ''}\n`);
+    for (const connector of worker.connectors) {
+      out.write(
+        `    ${connector.name} ${connector.version}  queue=${connector.queue} concurrency=${connector.concurrency}  ${connector.healthy ? 'healthy' : `UNHEALTHY: ${connector.health_detail}`}\n`,
+      );
+    }
+    for (const job of worker.active_jobs) out.write(`    running ${job.queue}/${job.id} since ${job.started_at}\n`);
+  }
+  out.write('Queues\n');
+  for (const [name, counts] of Object.entries(report.queues)) {
+    const text = Object.entries(counts)
+      .map(([state, count]) => `${state}=${count}`)
+      .join(' ');
+    out.write(`  ${name}  ${text}\n`);
+  }
+  return EXIT.ok;
+}

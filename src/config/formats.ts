@@ -1,0 +1,95 @@
+import convict from 'convict';
+
+/** Names of the custom convict formats this project registers. */
+export const formats = {
+  positiveInt: 'positive-int',
+  positiveSeconds: 'positive-seconds',
+  optionalPort: 'optional-port',
+  redisUrl: 'redis-url',
+  httpUrl: 'http-url',
+  boolean: 'strict-boolean',
+} as const;
+
+let registered = false;
+
+/** Registers the project's convict formats once per process (convict's format table is global). */
+export function registerFormats(): void {
+  if (registered) return;
+  registered = true;
+  convict.addFormat({
+    name: formats.positiveInt,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+        throw new Error('must be a whole number of 1 or more');
+      }
+    },
+    coerce: (value: unknown) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+  });
+  convict.addFormat({
+    name: formats.positiveSeconds,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+        throw new Error('must be a number of seconds greater than 0');
+      }
+    },
+    coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+  });
+  convict.addFormat({
+    name: formats.optionalPort,
+    validate(value: unknown) {
+      if (value === null) return;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+        throw new Error('must be a TCP port from 0 to 65535 (0 picks a free port), or empty to disable');
+      }
+    },
+    coerce: (value: unknown) => {
+      if (typeof value !== 'string') return value;
+      if (value.trim() === '') return null;
+      return /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+    },
+  });
+  convict.addFormat({
+    name: formats.redisUrl,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a redis:// or rediss:// URL');
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new Error('must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379');
+      }
+      if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+        throw new Error('must start with redis:// or rediss://');
+      }
+      if (url.hostname === '') throw new Error('must name a host, e.g. redis://127.0.0.1:6379');
+    },
+  });
+  convict.addFormat({
+    name: formats.httpUrl,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be an http:// or https:// URL');
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new Error('must be an http:// or https:// URL, e.g. http://localhost:8000');
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new Error('must start with http:// or https://');
+      }
+    },
+  });
+  convict.addFormat({
+    name: formats.boolean,
+    validate(value: unknown) {
+      if (typeof value !== 'boolean') throw new Error('must be true or false');
+    },
+    coerce: (value: unknown) => {
+      if (typeof value !== 'string') return value;
+      const lower = value.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+      if (['false', '0', 'no', 'off', ''].includes(lower)) return false;
+      return value;
+    },
+  });
+}

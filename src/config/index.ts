@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import convict from 'convict';
+import { connectorRegistry } from '../connectors/registry.js';
+import { registerFormats } from './formats.js';
+import { buildSchema, defaultWorkerId, type AppConfig } from './schema.js';
+
+export type { AppConfig } from './schema.js';
+
+/** A configuration problem; its message is one line per bad key, naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Env names that stand in for another when it is unset (DESIGN §4). */
+const ALIASES: Readonly<Record<string, string>> = { CONNECTORS: 'WORKER_CONNECTORS' };
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Folder of the per-environment JSON files (default: `config/` of this package). */
+  configDir?: string;
+}
+
+/**
+ * Reads, validates and freezes the configuration. Every `WORKER_<NAME>_<KEY>` variable
+ * falls back to `<NAME>_<KEY>`. Throws {@link ConfigError} naming each bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): AppConfig {
+  registerFormats();
+  const schema = buildSchema();
+  const envNames = collectEnvNames(schema);
+  const resolvedEnv = withFallbacks(env, envNames);
+  let config: convict.Config<AppConfig>;
+  try {
+    config = convict<AppConfig>(schema, { env: resolvedEnv, args: [] });
+  } catch (error) {
+    throw new ConfigError(describeConvictError(error, envNames, resolvedEnv));
+  }
+  const configDir = options.configDir ?? defaultConfigDir();
+  const file = path.join(configDir, `${config.get('env')}.json`);
+  try {
+    if (fs.existsSync(file)) config.loadFile(file);
+    config.validate({ allowed: 'strict' });
+  } catch (error) {
+    throw new ConfigError(describeConvictError(error, envNames, resolvedEnv));
+  }
+  const value = config.getProperties();
+  if (value.workerId === '') value.workerId = defaultWorkerId();
+  return deepFreeze(value);
+}
+
+/** The config as text with sensitive values masked (convict's own redaction). */
+export function redactedConfig(appConfig: AppConfig): Record<string, unknown> {
+  registerFormats();
+  const config = convict<AppConfig>(buildSchema(), { env: {}, args: [] });
+  config.load(appConfig);
+  return JSON.parse(config.toString()) as Record<string, unknown>;
+}
+
+/** Every value marked `sensitive` in the schema, for scrubbing logs. */
+export function secretValues(appConfig: AppConfig): string[] {
+  const secrets: string[] = [];
+  const walk = (schemaNode: Record<string, unknown>, valueNode: unknown): void => {
+    for (const [key, child] of Object.entries(schemaNode)) {
+      if (!isRecord(child)) continue;
+      const childValue = isRecord(valueNode) ? valueNode[key] : undefined;
+      if ('default' in child) {
+        if (child.sensitive === true && typeof childValue === 'string' && childValue !== '') {
+          const password = passwordOfUrl(childValue);
+          if (password) secrets.push(password, childValue);
+          else if (!/^rediss?:\/\//.test(childValue)) secrets.push(childValue);
+        }
+      } else {
+        walk(child, childValue);
+      }
+    }
+  };
+  walk(buildSchema() as unknown as Record<string, unknown>, appConfig);
+  return secrets;
+}
+
+/** A connector's validated config slice. */
+export function connectorConfig(appConfig: AppConfig, name: string): unknown {
+  return appConfig.connectors[name];
+}
+
+/** Env variable of every key, by dotted key path. */
+function collectEnvNames(schema: unknown, prefix = ''): Map<string, string> {
+  const names = new Map<string, string>();
+  if (!isRecord(schema)) return names;
+  for (const [key, child] of Object.entries(schema)) {
+    if (!isRecord(child)) continue;
+    const keyPath = prefix ? `${prefix}.${key}` : key;
+    if ('default' in child) {
+      if (typeof child.env === 'string') names.set(keyPath, child.env);
+    } else {
+      for (const [k, v] of collectEnvNames(child, keyPath)) names.set(k, v);
+    }
+  }
+  return names;
+}
+
+function withFallbacks(env: NodeJS.ProcessEnv, envNames: Map<string, string>): NodeJS.ProcessEnv {
+  const resolved: NodeJS.ProcessEnv = {};
+  for (const name of envNames.values()) {
+    const fallback = ALIASES[name] ?? (name.startsWith('WORKER_') ? name.slice('WORKER_'.length) : undefined);
+    const value = env[name] ?? (fallback === undefined ? undefined : env[fallback]);
+    if (value !== undefined) resolved[name] = value;
+  }
+  return resolved;
+}
+
+/** Turns convict's `a.b: message: value was "x"` lines into lines naming the env variable. */
+function describeConvictError(error: unknown, envNames: Map<string, string>, env: NodeJS.ProcessEnv): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const lines = text
+    .split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '')
+    .map(line => {
+      const match = /^([\w.]+): (.*)$/.exec(line);
+      if (!match) return line;
+      const [, keyPath = '', rest = ''] = match;
+      const envName = envNames.get(keyPath);
+      const message = rest.replace(/: value was .*$/, '');
+      if (!envName) return `${keyPath}: ${message}`;
+      const raw = env[envName];
+      const shown = raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
+      return `${envName}${shown} (${keyPath}): ${message}`;
+    });
+  return `Invalid configuration: ${lines.join('; ')}`;
+}
+
+function defaultConfigDir(): string {
+  // src/config or dist/src/config → the package root's config/
+  let dir = path.dirname(new URL(import.meta.url).pathname);
+  for (let i = 0; i < 4; i++) {
+    const candidate = path.join(dir, 'config');
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  return path.resolve('config');
+}
+
+function passwordOfUrl(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.password ? decodeURIComponent(url.password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export { connectorRegistry };

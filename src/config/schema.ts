@@ -1,0 +1,203 @@
+import os from 'node:os';
+import convict, { type Schema } from 'convict';
+import { connectorNames, connectorRegistry } from '../connectors/registry.js';
+import { formats } from './formats.js';
+
+/** Validated, frozen configuration of one worker process. */
+export interface AppConfig {
+  env: 'development' | 'test' | 'production';
+  redis: { url: string };
+  queuePrefix: string;
+  enabledConnectors: string[];
+  log: { level: string; format: 'json' | 'pretty' };
+  workerId: string;
+  http: { port: number | null };
+  shutdownTimeout: number;
+  progressMinIntervalMs: number;
+  heartbeatInterval: number;
+  healthCheckInterval: number;
+  jobs: {
+    lockDuration: number;
+    stalledInterval: number;
+    maxStalledCount: number;
+    keepCompletedSeconds: number;
+    keepCompletedCount: number;
+    keepFailedSeconds: number;
+    maxDataBytes: number;
+  };
+  /** Each connector's own settings, by registry name (typed by the connector). */
+  connectors: Record<string, unknown>;
+}
+
+let listFormatRegistered = false;
+
+/** Registers the `connector-list` format: a comma-separated list checked against the registry. */
+function registerConnectorListFormat(): void {
+  if (listFormatRegistered) return;
+  listFormatRegistered = true;
+  convict.addFormat({
+    name: 'connector-list',
+    validate: connectorList,
+    coerce: (value: unknown) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map(name => name.trim())
+            .filter(name => name !== '')
+        : value,
+  });
+}
+
+function connectorList(value: unknown): void {
+  if (!Array.isArray(value) || value.length === 0) throw new Error('must name at least one connector');
+  const known = connectorNames();
+  for (const name of value) {
+    if (typeof name !== 'string' || !known.includes(name)) {
+      throw new Error(`unknown connector "${String(name)}" (known: ${known.join(', ')})`);
+    }
+  }
+  if (new Set(value).size !== value.length) throw new Error('names a connector twice');
+}
+
+function defaultWorkerId(): string {
+  return `${os.hostname()}-${process.pid}`;
+}
+
+/** Builds the one schema: global keys plus every registered connector's keys. */
+export function buildSchema(): Schema<AppConfig> {
+  registerConnectorListFormat();
+  const connectors: Record<string, Schema<unknown>> = {};
+  for (const [name, definition] of Object.entries(connectorRegistry)) connectors[name] = definition.configSchema;
+  return {
+    env: {
+      doc: 'Which file of config/ to load on top of the defaults.',
+      format: ['development', 'test', 'production'],
+      default: 'development',
+      env: 'NODE_ENV',
+    },
+    redis: {
+      url: {
+        doc: 'Redis the queues live in (redis:// or rediss://, may carry user:password).',
+        format: formats.redisUrl,
+        default: 'redis://127.0.0.1:6379',
+        env: 'REDIS_URL',
+        sensitive: true,
+      },
+    },
+    queuePrefix: {
+      doc: 'BullMQ key prefix. Use a hash tag such as {emp} on Redis Cluster.',
+      format: (value: unknown) => {
+        if (typeof value !== 'string' || value === '' || /\s/.test(value)) {
+          throw new Error('must be a non-empty string without spaces');
+        }
+      },
+      default: 'bull',
+      env: 'QUEUE_PREFIX',
+    },
+    enabledConnectors: {
+      doc: 'Comma-separated connectors this worker runs (falls back to WORKER_CONNECTORS).',
+      format: 'connector-list',
+      default: ['simulation'],
+      env: 'CONNECTORS',
+    },
+    log: {
+      level: {
+        doc: 'Log level: error, warn, info, debug.',
+        format: ['error', 'warn', 'info', 'debug', 'silent'],
+        default: 'info',
+        env: 'LOG_LEVEL',
+      },
+      format: {
+        doc: 'Log format: json (one object per line) or pretty (for terminals).',
+        format: ['json', 'pretty'],
+        default: 'pretty',
+        env: 'LOG_FORMAT',
+      },
+    },
+    workerId: {
+      doc: 'Name of this worker process in logs, Bull Board and `emp-worker status` (default: <host>-<pid>).',
+      format: String,
+      default: '',
+      env: 'WORKER_ID',
+    },
+    http: {
+      port: {
+        doc: 'Port of /healthz, /readyz and /metrics; empty disables the server, 0 picks a free port.',
+        format: formats.optionalPort,
+        default: null,
+        env: 'WORKER_HTTP_PORT',
+      },
+    },
+    shutdownTimeout: {
+      doc: 'Seconds running jobs get to finish after SIGTERM before they are handed back to the queue.',
+      format: formats.positiveSeconds,
+      default: 25,
+      env: 'SHUTDOWN_TIMEOUT',
+    },
+    progressMinIntervalMs: {
+      doc: 'At most one progress write per job per this many milliseconds (latest value wins).',
+      format: 'nat',
+      default: 500,
+      env: 'PROGRESS_MIN_INTERVAL_MS',
+    },
+    heartbeatInterval: {
+      doc: 'Seconds between worker heartbeat records in Redis (they expire after three missed beats).',
+      format: formats.positiveSeconds,
+      default: 10,
+      env: 'WORKER_HEARTBEAT_INTERVAL',
+    },
+    healthCheckInterval: {
+      doc: 'Seconds between service health checks; an unhealthy service pauses its queue on this worker.',
+      format: formats.positiveSeconds,
+      default: 10,
+      env: 'WORKER_HEALTH_CHECK_INTERVAL',
+    },
+    jobs: {
+      lockDuration: {
+        doc: 'Milliseconds a job lock lasts without renewal; a dead worker\'s jobs return after about this long.',
+        format: formats.positiveInt,
+        default: 30000,
+        env: 'WORKER_LOCK_DURATION',
+      },
+      stalledInterval: {
+        doc: 'Milliseconds between checks for jobs whose worker died.',
+        format: formats.positiveInt,
+        default: 30000,
+        env: 'WORKER_STALLED_INTERVAL',
+      },
+      maxStalledCount: {
+        doc: 'Times a job may be recovered from a dead worker before it fails.',
+        format: 'nat',
+        default: 2,
+        env: 'WORKER_MAX_STALLED_COUNT',
+      },
+      keepCompletedSeconds: {
+        doc: 'Seconds completed jobs are kept in Redis.',
+        format: 'nat',
+        default: 86400,
+        env: 'WORKER_KEEP_COMPLETED_SECONDS',
+      },
+      keepCompletedCount: {
+        doc: 'Most completed jobs kept per queue.',
+        format: 'nat',
+        default: 1000,
+        env: 'WORKER_KEEP_COMPLETED_COUNT',
+      },
+      keepFailedSeconds: {
+        doc: 'Seconds failed jobs are kept in Redis.',
+        format: 'nat',
+        default: 604800,
+        env: 'WORKER_KEEP_FAILED_SECONDS',
+      },
+      maxDataBytes: {
+        doc: 'Largest job data (as JSON) a job may carry; larger jobs fail at once.',
+        format: formats.positiveInt,
+        default: 10 * 1024 * 1024,
+        env: 'WORKER_MAX_JOB_DATA_BYTES',
+      },
+    },
+    connectors: connectors as Schema<Record<string, unknown>>,
+  };
+}
+
+export { defaultWorkerId };

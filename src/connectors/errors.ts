@@ -1,0 +1,130 @@
+/**
+ * The one error family connectors throw. Each error carries a stable `code` and whether
+ * retrying can help; the worker turns that into BullMQ behaviour in one place
+ * (src/worker/failure.ts). Messages are shown to users in Bull Board, so they name the
+ * cause and never carry secrets or whole responses.
+ */
+export type ConnectorErrorCode =
+  | 'ERR_INVALID_INPUT'
+  | 'ERR_SERVICE_REJECTED'
+  | 'ERR_SERVICE_UNAVAILABLE'
+  | 'ERR_SERVICE_TIMEOUT'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_SERVICE_FAILED'
+  | 'ERR_PROTOCOL'
+  | 'ERR_CANCELLED'
+  | 'ERR_JOB_TIMEOUT'
+  | 'ERR_INTERNAL';
+
+/** Options every connector error accepts. */
+export interface ConnectorErrorOptions {
+  /** The underlying error, kept for logs. */
+  cause?: unknown;
+  /** Overrides the class's default retry decision. */
+  retryable?: boolean;
+}
+
+/** Base class: a failure with a stable code and a retry decision. */
+export class ConnectorError extends Error {
+  override name = 'ConnectorError';
+  /** Stable machine-readable code, also the prefix of the job's failure reason. */
+  readonly code: ConnectorErrorCode;
+  /** Whether another attempt can succeed (BullMQ `attempts`/`backoff` apply) or not (`UnrecoverableError`). */
+  readonly retryable: boolean;
+
+  constructor(code: ConnectorErrorCode, message: string, retryable: boolean, options: ConnectorErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? retryable;
+  }
+}
+
+/** Job data is wrong: retrying the same data cannot help. */
+export class InvalidInputError extends ConnectorError {
+  override name = 'InvalidInputError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_INVALID_INPUT', message, false, options);
+  }
+}
+
+/** The service refused the request (4xx other than 408/429, ComfyUI validation errors). */
+export class ServiceRejectedError extends ConnectorError {
+  override name = 'ServiceRejectedError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_SERVICE_REJECTED', message, false, options);
+  }
+}
+
+/** The service could not be reached or answered 5xx, or the connection was lost. */
+export class ServiceUnavailableError extends ConnectorError {
+  override name = 'ServiceUnavailableError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_SERVICE_UNAVAILABLE', message, true, options);
+  }
+}
+
+/** A request to the service took too long (or the service answered 408). */
+export class ServiceTimeoutError extends ConnectorError {
+  override name = 'ServiceTimeoutError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_SERVICE_TIMEOUT', message, true, options);
+  }
+}
+
+/** The service answered 429; `retryAfterMs` is what it asked us to wait, when it said. */
+export class RateLimitedError extends ConnectorError {
+  override name = 'RateLimitedError';
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs?: number, options?: ConnectorErrorOptions) {
+    super('ERR_RATE_LIMITED', message, true, options);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The service ran the job and reported that it failed. Not retried unless the connector says so. */
+export class ServiceFailedError extends ConnectorError {
+  override name = 'ServiceFailedError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_SERVICE_FAILED', message, false, options);
+  }
+}
+
+/** The service answered something we cannot understand (not JSON, missing fields, too large). */
+export class ProtocolError extends ConnectorError {
+  override name = 'ProtocolError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_PROTOCOL', message, false, options);
+  }
+}
+
+/** Someone cancelled the job; it is never retried. */
+export class JobCancelledError extends ConnectorError {
+  override name = 'JobCancelledError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_CANCELLED', message, false, options);
+  }
+}
+
+/** The job ran past its connector's timeout and was aborted. */
+export class JobTimeoutError extends ConnectorError {
+  override name = 'JobTimeoutError';
+  constructor(message: string, options?: ConnectorErrorOptions) {
+    super('ERR_JOB_TIMEOUT', message, true, options);
+  }
+}
+
+/** Normalises anything thrown into an Error (graphile's `coerceError`). */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(typeof thrown === 'string' ? thrown : `non-error thrown: ${safeString(thrown)}`, {
+    cause: thrown,
+  });
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value)?.slice(0, 200) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,60 @@
+import { UnrecoverableError } from 'bullmq';
+import {
+  ConnectorError,
+  JobCancelledError,
+  JobTimeoutError,
+  coerceError,
+} from '../connectors/errors.js';
+
+/** Why the runtime aborted a job's signal. */
+export type AbortCause =
+  | { kind: 'cancel'; reason: string }
+  | { kind: 'timeout'; seconds: number }
+  | { kind: 'shutdown' }
+  | { kind: 'lock-lost' };
+
+/** Reason strings passed to BullMQ's `cancelJob`, read back by {@link abortCauseFromReason}. */
+export const abortReasons = {
+  cancel: (reason: string): string => `emp:cancel:${reason}`,
+  shutdown: 'emp:shutdown',
+  lockLost: 'emp:lock-lost',
+} as const;
+
+/** Reads back why BullMQ aborted a job's signal. */
+export function abortCauseFromReason(reason: unknown): AbortCause {
+  const text = reason instanceof Error ? reason.message : String(reason);
+  if (text.startsWith('emp:cancel:')) return { kind: 'cancel', reason: text.slice('emp:cancel:'.length) };
+  if (text === abortReasons.lockLost) return { kind: 'lock-lost' };
+  return { kind: 'shutdown' };
+}
+
+/**
+ * The single place where any failure becomes a classified {@link ConnectorError}. An
+ * abort wins over whatever the connector threw while stopping.
+ */
+export function classifyFailure(thrown: unknown, abort: AbortCause | undefined, connector: string): ConnectorError {
+  if (abort?.kind === 'cancel') {
+    return new JobCancelledError(`cancelled${abort.reason ? `: ${abort.reason}` : ''}`, { cause: thrown });
+  }
+  if (abort?.kind === 'timeout') {
+    return new JobTimeoutError(`${connector} job exceeded its ${abort.seconds} s timeout and was stopped`, {
+      cause: thrown,
+    });
+  }
+  if (thrown instanceof ConnectorError) return thrown;
+  const error = coerceError(thrown);
+  return new ConnectorError('ERR_INTERNAL', `${connector} connector error: ${error.message}`, true, { cause: error });
+}
+
+/** The failure reason shown in Bull Board: `<code>: <message>`. */
+export function failureReason(error: ConnectorError): string {
+  return `${error.code}: ${error.message}`;
+}
+
+/** Turns a classified failure into what BullMQ needs: `UnrecoverableError` skips the remaining attempts. */
+export function toBullmqError(error: ConnectorError): Error {
+  const reason = failureReason(error);
+  const bullError = error.retryable ? new Error(reason, { cause: error }) : new UnrecoverableError(reason);
+  return bullError;
+}
+

@@ -1,0 +1,220 @@
+import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'winston';
+import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
+import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
+import {
+  abortCauseFromReason,
+  classifyFailure,
+  failureReason,
+  toBullmqError,
+  type AbortCause,
+} from './failure.js';
+import { CHECKPOINT_FIELD, keys } from './keys.js';
+import type { WorkerMetrics } from './metrics.js';
+import { ProgressReporter } from './progress.js';
+
+/** The BullMQ job type our workers process. */
+export type EmpJob = Job<unknown, JobResult>;
+
+/** A job this process is running, as shown in the heartbeat. */
+export interface ActiveJob {
+  queue: string;
+  id: string;
+  connector: string;
+  startedAt: number;
+}
+
+/** What the processor of one connector needs. */
+export interface ProcessorDeps {
+  connector: Connector;
+  queue: string;
+  prefix: string;
+  timeoutSeconds: number;
+  progressMinIntervalMs: number;
+  maxDataBytes: number;
+  logger: Logger;
+  metrics: WorkerMetrics;
+  /** A non-blocking connection for checkpoints and cancel markers. */
+  redis: Redis;
+  /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
+  activeJobs: Map<string, ActiveJob>;
+}
+
+/** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
+const MAX_RATE_LIMIT_DELAYS = 5;
+
+/**
+ * The one bridge between BullMQ and a connector: builds the job context, enforces the
+ * timeout, coalesces progress and turns failures into BullMQ behaviour.
+ */
+export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResult> {
+  const { connector, metrics } = deps;
+  return async (job: EmpJob, token?: string, bullSignal?: AbortSignal): Promise<JobResult> => {
+    const jobId = job.id ?? '';
+    const activeKey = `${deps.queue}:${jobId}`;
+    const logger = deps.logger.child({ jobId, queue: deps.queue });
+    const startedAt = Date.now();
+    deps.activeJobs.set(activeKey, { queue: deps.queue, id: jobId, connector: connector.name, startedAt });
+    metrics.activeJobs.inc({ connector: connector.name });
+
+    const controller = new AbortController();
+    let abortCause: AbortCause | undefined;
+    const abort = (cause: AbortCause): void => {
+      if (controller.signal.aborted) return;
+      abortCause = cause;
+      controller.abort(new Error(describeAbort(cause)));
+    };
+    const onBullAbort = (): void => abort(abortCauseFromReason(bullSignal?.reason));
+    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    const timeoutTimer = setTimeout(
+      () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
+      deps.timeoutSeconds * 1000,
+    );
+
+    const reporter = new ProgressReporter(
+      connector.name,
+      deps.progressMinIntervalMs,
+      progress => job.updateProgress(progress),
+      error => logger.warn('progress write failed', { error: String(error) }),
+    );
+    let succeeded = false;
+    try {
+      if (bullSignal?.aborted) onBullAbort();
+      const restarted = job.attemptsStarted > 1;
+      // A first start cannot have a checkpoint or a pending cancel, so it costs Redis nothing extra.
+      const { checkpoint, cancelled } = restarted
+        ? await loadRestartState(deps, job, jobId)
+        : { checkpoint: {}, cancelled: undefined };
+      if (cancelled !== undefined) abort({ kind: 'cancel', reason: cancelled });
+      if (restarted) await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
+      checkDataSize(job.data, deps.maxDataBytes);
+      controller.signal.throwIfAborted();
+
+      const ctx: JobContext = {
+        id: jobId,
+        queue: deps.queue,
+        data: job.data,
+        attempt: job.attemptsMade + 1,
+        signal: controller.signal,
+        progress: update => reporter.report(update),
+        log: async line => {
+          logger.info(line);
+          await job.log(line);
+        },
+        logger,
+        checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
+      };
+      const output = await connector.process(ctx);
+      controller.signal.throwIfAborted();
+      succeeded = true;
+      await reporter.finish(true);
+      metrics.jobsCompleted.inc({ connector: connector.name });
+      return { status: 'success', connector: connector.name, output };
+    } catch (thrown) {
+      await reporter.finish(false);
+      const failure = classifyFailure(thrown, abortCause, connector.name);
+      if (abortCause?.kind === 'shutdown' && token) {
+        // Back to the queue at once, without using an attempt: another replica takes it.
+        await job.log('worker shut down before the job finished; returned to the queue');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
+        if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
+          await job.log(`service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`);
+          await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
+          throw new DelayedError();
+        }
+      }
+      await recordFailure(job, failure, logger, deps);
+      throw toBullmqError(failure);
+    } finally {
+      clearTimeout(timeoutTimer);
+      bullSignal?.removeEventListener('abort', onBullAbort);
+      deps.activeJobs.delete(activeKey);
+      metrics.activeJobs.dec({ connector: connector.name });
+      metrics.jobDuration.observe(
+        { connector: connector.name, outcome: succeeded ? 'completed' : 'failed' },
+        (Date.now() - startedAt) / 1000,
+      );
+    }
+  };
+}
+
+async function recordFailure(job: EmpJob, failure: ConnectorError, logger: Logger, deps: ProcessorDeps): Promise<void> {
+  const attempts = job.opts.attempts ?? 1;
+  const willRetry = failure.retryable && job.attemptsMade + 1 < attempts;
+  deps.metrics.jobsFailed.inc({ connector: deps.connector.name, code: failure.code });
+  if (willRetry) deps.metrics.jobsRetried.inc({ connector: deps.connector.name });
+  const verdict = willRetry
+    ? `will retry (attempt ${job.attemptsMade + 1} of ${attempts})`
+    : failure.retryable
+      ? `no attempts left (${attempts})`
+      : 'not retryable';
+  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, { code: failure.code });
+  try {
+    await job.log(`failed: ${failureReason(failure)}; ${verdict}`);
+  } catch (error) {
+    logger.warn('could not write the failure to the job log', { error: String(error) });
+  }
+}
+
+async function loadRestartState(
+  deps: ProcessorDeps,
+  job: EmpJob,
+  jobId: string,
+): Promise<{ checkpoint: Record<string, unknown>; cancelled: string | undefined }> {
+  const [saved, cancelled] = await Promise.all([
+    deps.redis.hget(keys.job(job.queueQualifiedName, jobId), CHECKPOINT_FIELD),
+    deps.redis.get(keys.cancelMarker(deps.prefix, deps.queue, jobId)),
+  ]);
+  let checkpoint: Record<string, unknown> = {};
+  if (saved) {
+    try {
+      const parsed: unknown = JSON.parse(saved);
+      if (typeof parsed === 'object' && parsed !== null) checkpoint = parsed as Record<string, unknown>;
+    } catch {
+      deps.logger.warn('ignoring an unreadable checkpoint', { jobId });
+    }
+  }
+  return { checkpoint, cancelled: cancelled ?? undefined };
+}
+
+function checkDataSize(data: unknown, maxBytes: number): void {
+  const size = Buffer.byteLength(JSON.stringify(data ?? null));
+  if (size > maxBytes) {
+    throw new InvalidInputError(`job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`);
+  }
+}
+
+function describeAbort(cause: AbortCause): string {
+  switch (cause.kind) {
+    case 'cancel':
+      return `cancelled: ${cause.reason}`;
+    case 'timeout':
+      return `timed out after ${cause.seconds} s`;
+    case 'shutdown':
+      return 'worker shutting down';
+    case 'lock-lost':
+      return 'job lock lost';
+  }
+}
+
+/** Checkpoint values kept in one field of the BullMQ job hash. */
+class RedisCheckpoint implements JobCheckpoint {
+  constructor(
+    private readonly redis: Redis,
+    private readonly jobKey: string,
+    private readonly values: Record<string, unknown>,
+  ) {}
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.values[key] as T | undefined;
+  }
+
+  async set(key: string, value: unknown): Promise<void> {
+    this.values[key] = value;
+    await this.redis.hset(this.jobKey, CHECKPOINT_FIELD, JSON.stringify(this.values));
+  }
+}

@@ -1,0 +1,94 @@
+import type { JobProgress, ProgressUpdate } from '../connectors/types.js';
+
+/** Writes one progress object; the BullMQ `job.updateProgress` in production. */
+export type ProgressWriter = (progress: JobProgress) => Promise<void>;
+
+/**
+ * Coalesces a connector's progress reports into few Redis writes (DESIGN §6):
+ * - nothing is written during the first interval, so a quick job writes no progress;
+ * - then at most one write per interval, the latest value winning;
+ * - `progress` never goes down within an attempt;
+ * - `finish()` writes a final 100 only if something was written before.
+ */
+export class ProgressReporter {
+  private latest: JobProgress;
+  private dirty = false;
+  private wroteAny = false;
+  private lastWriteAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly connector: string,
+    private readonly minIntervalMs: number,
+    private readonly write: ProgressWriter,
+    private readonly onWriteError: (error: unknown) => void,
+    startPercent = 0,
+  ) {
+    this.latest = { progress: startPercent, status: 'running', message: '', connector };
+    this.lastWriteAt = Date.now();
+  }
+
+  /** Takes a report from the connector; cheap, synchronous, never throws. */
+  report(update: ProgressUpdate): void {
+    if (this.closed) return;
+    const percent =
+      typeof update.progress === 'number' && Number.isFinite(update.progress)
+        ? Math.min(100, Math.max(0, Math.floor(update.progress)))
+        : this.latest.progress;
+    this.latest = {
+      ...this.latest,
+      ...stripUndefined(update),
+      progress: Math.max(this.latest.progress, percent),
+      status: update.status ?? this.latest.status,
+      message: update.message ?? this.latest.message,
+      connector: this.connector,
+    };
+    this.dirty = true;
+    this.schedule();
+  }
+
+  /** The value a write would carry now. */
+  current(): JobProgress {
+    return this.latest;
+  }
+
+  /** Stops writing; on success, writes the final 100 if anything was shown. */
+  async finish(succeeded: boolean): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (succeeded && this.wroteAny) {
+      this.latest = { ...this.latest, progress: 100, status: 'completed', message: 'completed' };
+      this.enqueueWrite();
+    }
+    await this.writing;
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    const wait = Math.max(0, this.lastWriteAt + this.minIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.closed || !this.dirty) return;
+      this.enqueueWrite();
+    }, wait);
+    this.timer.unref();
+  }
+
+  private enqueueWrite(): void {
+    const snapshot = this.latest;
+    this.dirty = false;
+    this.wroteAny = true;
+    this.lastWriteAt = Date.now();
+    // Chained so writes reach Redis in order even if one is slow.
+    this.writing = this.writing.then(() => this.write(snapshot)).catch(this.onWriteError);
+  }
+}
+
+function stripUndefined(update: ProgressUpdate): ProgressUpdate {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(update)) if (value !== undefined) out[key] = value;
+  return out as ProgressUpdate;
+}

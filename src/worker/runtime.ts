@@ -1,0 +1,306 @@
+import os from 'node:os';
+import type http from 'node:http';
+import { MetricsTime, Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'winston';
+import type { AppConfig } from '../config/index.js';
+import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { connectorRegistry } from '../connectors/registry.js';
+import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
+import { abortReasons } from './failure.js';
+import { HealthGate } from './health-gate.js';
+import { startHttpServer, type Readiness } from './http-server.js';
+import { keys, type CancelRequest } from './keys.js';
+import { WorkerMetrics } from './metrics.js';
+import { createProcessor, type ActiveJob } from './processor.js';
+import { checkRedis, createWorkerRedis } from './redis.js';
+
+/** One enabled connector and the BullMQ worker consuming its queue. */
+interface ConnectorRuntime {
+  connector: Connector;
+  config: CommonConnectorConfig;
+  worker: Worker<unknown, JobResult>;
+  gate: HealthGate;
+  capabilities: Capabilities;
+}
+
+/** The heartbeat record `emp-worker status` reads (DESIGN §7). */
+export interface HeartbeatRecord {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  updated_at: string;
+  stopping: boolean;
+  connectors: Array<{
+    name: string;
+    version: string;
+    queue: string;
+    concurrency: number;
+    healthy: boolean;
+    health_detail: string;
+    capabilities: Capabilities;
+  }>;
+  active_jobs: Array<{ queue: string; id: string; connector: string; started_at: string }>;
+}
+
+/**
+ * A worker process: one BullMQ Worker per enabled connector, health gating, heartbeat,
+ * cross-replica cancel, health/metrics HTTP and bounded graceful shutdown.
+ */
+export class WorkerRuntime {
+  readonly metrics = new WorkerMetrics();
+  private readonly runtimes = new Map<string, ConnectorRuntime>();
+  private readonly activeJobs = new Map<string, ActiveJob>();
+  private redis: Redis | undefined;
+  private subscriber: Redis | undefined;
+  private httpServer: http.Server | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = new Date();
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Checks Redis, starts every connector's worker and the side services. */
+  async start(): Promise<void> {
+    const redisCheck = await checkRedis(this.config.redis.url);
+    for (const warning of redisCheck.warnings) this.logger.warn(warning);
+    this.redis = createWorkerRedis(this.config.redis.url);
+    this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
+
+    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
+    await this.subscribeToCancels();
+    this.metrics.registerQueueWaiting(() => this.waitingCounts());
+    if (this.config.http.port !== null) {
+      this.httpServer = await startHttpServer(this.config.http.port, this.metrics, () => this.readiness(), this.logger);
+    }
+    await Promise.all([...this.runtimes.values()].map(runtime => this.startConnector(runtime)));
+    await this.beat();
+    this.heartbeatTimer = setInterval(() => {
+      this.beat().catch((error: unknown) => this.logger.warn('heartbeat failed', { error: String(error) }));
+    }, this.config.heartbeatInterval * 1000);
+    this.heartbeatTimer.unref();
+    this.logger.info(`worker ${this.config.workerId} ready`, {
+      redis: `Redis ${redisCheck.version}`,
+      queues: [...this.runtimes.values()].map(r => r.config.jobType),
+    });
+  }
+
+  /** Port the HTTP server listens on, when it runs. */
+  httpPort(): number | undefined {
+    const address = this.httpServer?.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
+  /**
+   * Graceful stop: no new jobs; running jobs get `shutdownTimeout` seconds to finish,
+   * then are aborted and handed back to the queue for another replica. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private createConnectorRuntime(name: string): void {
+    const definition = connectorRegistry[name];
+    if (!definition) throw new Error(`unknown connector "${name}"`);
+    const config = this.config.connectors[name] as CommonConnectorConfig;
+    const logger = this.logger.child({ connector: name });
+    const connector = definition.create(config, { logger });
+    const redis = this.requireRedis();
+    const processor = createProcessor({
+      connector,
+      queue: config.jobType,
+      prefix: this.config.queuePrefix,
+      timeoutSeconds: config.timeout,
+      progressMinIntervalMs: this.config.progressMinIntervalMs,
+      maxDataBytes: this.config.jobs.maxDataBytes,
+      logger,
+      metrics: this.metrics,
+      redis,
+      activeJobs: this.activeJobs,
+    });
+    const jobs = this.config.jobs;
+    const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
+      connection: redis,
+      prefix: this.config.queuePrefix,
+      name: `${this.config.workerId}:${name}`,
+      autorun: false,
+      concurrency: config.concurrency,
+      lockDuration: jobs.lockDuration,
+      stalledInterval: jobs.stalledInterval,
+      maxStalledCount: jobs.maxStalledCount,
+      removeOnComplete: { age: jobs.keepCompletedSeconds, count: jobs.keepCompletedCount },
+      removeOnFail: { age: jobs.keepFailedSeconds },
+      metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+    });
+    worker.on('error', error => logger.warn('worker error', { error: error.message }));
+    worker.on('lockRenewalFailed', jobIds => {
+      for (const jobId of jobIds) {
+        logger.warn('lost the lock of a job; stopping it (another worker will take it)', { jobId });
+        worker.cancelJob(jobId, abortReasons.lockLost);
+      }
+    });
+    const gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
+      this.metrics.serviceHealthy.set({ connector: name }, state.healthy ? 1 : 0);
+      this.beat().catch(() => undefined);
+    });
+    this.runtimes.set(name, { connector, config, worker, gate, capabilities: {} });
+  }
+
+  private async startConnector(runtime: ConnectorRuntime): Promise<void> {
+    const { connector, config } = runtime;
+    this.logger.info(`connector ${connector.name} ${connector.version} on queue "${config.jobType}"`, {
+      connector: connector.name,
+      version: connector.version,
+      concurrency: config.concurrency,
+      timeout_s: config.timeout,
+    });
+    try {
+      runtime.capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
+    } catch (error) {
+      this.logger.warn(`could not read ${connector.name} capabilities`, { error: String(error) });
+    }
+    await runtime.gate.start();
+  }
+
+  private async subscribeToCancels(): Promise<void> {
+    const subscriber = this.requireRedis().duplicate();
+    this.subscriber = subscriber;
+    subscriber.on('error', error => this.logger.warn('cancel subscriber error', { error: error.message }));
+    subscriber.on('message', (_channel: string, message: string) => this.onCancelMessage(message));
+    await subscriber.subscribe(keys.cancelChannel(this.config.queuePrefix));
+  }
+
+  private onCancelMessage(message: string): void {
+    let request: CancelRequest;
+    try {
+      request = JSON.parse(message) as CancelRequest;
+    } catch {
+      this.logger.warn('ignoring an unreadable cancel request');
+      return;
+    }
+    for (const runtime of this.runtimes.values()) {
+      if (runtime.config.jobType !== request.queue) continue;
+      if (runtime.worker.cancelJob(String(request.jobId), abortReasons.cancel(String(request.reason ?? '')))) {
+        this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
+      }
+    }
+  }
+
+  private readiness(): Readiness {
+    const services: Record<string, { healthy: boolean; detail: string }> = {};
+    for (const [name, runtime] of this.runtimes) {
+      services[name] = { healthy: runtime.gate.state.healthy, detail: runtime.gate.state.detail };
+    }
+    const redisReady = this.redis?.status === 'ready';
+    const servicesReady = Object.values(services).every(service => service.healthy);
+    return {
+      ready: redisReady && servicesReady && !this.stopping,
+      detail: { worker: this.config.workerId, redis: this.redis?.status ?? 'none', stopping: this.stopping, services },
+    };
+  }
+
+  private async waitingCounts(): Promise<Array<{ queue: string; waiting: number }>> {
+    const redis = this.requireRedis();
+    return Promise.all(
+      [...this.runtimes.values()].map(async runtime => {
+        const queue = new Queue(runtime.config.jobType, { connection: redis, prefix: this.config.queuePrefix });
+        try {
+          return { queue: runtime.config.jobType, waiting: await queue.getWaitingCount() };
+        } finally {
+          await queue.close();
+        }
+      }),
+    );
+  }
+
+  private heartbeatRecord(): HeartbeatRecord {
+    return {
+      id: this.config.workerId,
+      host: os.hostname(),
+      pid: process.pid,
+      started_at: this.startedAt.toISOString(),
+      updated_at: new Date().toISOString(),
+      stopping: this.stopping,
+      connectors: [...this.runtimes.values()].map(runtime => ({
+        name: runtime.connector.name,
+        version: runtime.connector.version,
+        queue: runtime.config.jobType,
+        concurrency: runtime.config.concurrency,
+        healthy: runtime.gate.state.healthy,
+        health_detail: runtime.gate.state.detail,
+        capabilities: runtime.capabilities,
+      })),
+      active_jobs: [...this.activeJobs.values()].map(job => ({
+        queue: job.queue,
+        id: job.id,
+        connector: job.connector,
+        started_at: new Date(job.startedAt).toISOString(),
+      })),
+    };
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.redis || this.stopped && !this.stopping) return;
+    const ttl = Math.ceil(this.config.heartbeatInterval * 3);
+    await this.redis.set(
+      keys.heartbeat(this.config.queuePrefix, this.config.workerId),
+      JSON.stringify(this.heartbeatRecord()),
+      'EX',
+      ttl,
+    );
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    const runtimes = [...this.runtimes.values()];
+    this.logger.info('stopping: no new jobs; waiting for running jobs', {
+      active: this.activeJobs.size,
+      timeout_s: this.config.shutdownTimeout,
+    });
+    await Promise.all(runtimes.map(runtime => runtime.gate.stop()));
+    await this.beat().catch(() => undefined);
+    const closing = Promise.all(runtimes.map(runtime => runtime.worker.close()));
+    const finished = await raceTimeout(closing, this.config.shutdownTimeout * 1000);
+    if (!finished) {
+      this.logger.warn('shutdown timeout reached: handing running jobs back to the queue', {
+        active: this.activeJobs.size,
+      });
+      for (const runtime of runtimes) runtime.worker.cancelAllJobs(abortReasons.shutdown);
+      if (!(await raceTimeout(closing, 10_000))) {
+        await Promise.all(runtimes.map(runtime => runtime.worker.close(true)));
+      }
+    }
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await Promise.all(runtimes.map(runtime => runtime.connector.close?.()));
+    await new Promise<void>(resolve => (this.httpServer ? this.httpServer.close(() => resolve()) : resolve()));
+    if (this.redis) {
+      await this.redis.del(keys.heartbeat(this.config.queuePrefix, this.config.workerId)).catch(() => undefined);
+      await this.subscriber?.quit().catch(() => undefined);
+      await this.redis.quit().catch(() => undefined);
+    }
+    this.logger.info('stopped');
+  }
+
+  private requireRedis(): Redis {
+    if (!this.redis) throw new Error('runtime not started');
+    return this.redis;
+  }
+}
+
+async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>(resolve => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,25 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+/** The Redis tests use. */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A prefix no other test uses, so tests never see each other's queues. */
+export function uniquePrefix(label = 't'): string {
+  return `emptest-${label}-${randomUUID().slice(0, 8)}`;
+}
+
+/** A plain connection for assertions; close it with `.quit()`. */
+export function testRedis(): Redis {
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+}
+
+/** Deletes every key under a prefix (the test's own queues, heartbeats and markers). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    cursor = next;
+    if (found.length > 0) await redis.del(...found);
+  } while (cursor !== '0');
+}
