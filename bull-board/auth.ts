@@ -52,6 +52,8 @@ export function basicAuth(expected: BoardCredentials, realm = 'Bull Board'): Req
       .status(401)
       .set('WWW-Authenticate', `Basic realm="${realm}", charset="UTF-8"`)
       .set('Cache-Control', 'no-store')
-      .json({ error: 'authentication required: use the BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD credentials' });
+      .json({
+        error: 'authentication required: use the BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD credentials',
+      });
   };
 }

@@ -11,7 +11,12 @@ import type { Logger } from 'winston';
 import type { AppConfig } from '../src/config/index.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
-import { REDACTED_MARKER, SHORTENED_MARKER, createDataFormatter, createProgressFormatter } from './formatters.js';
+import {
+  REDACTED_MARKER,
+  SHORTENED_MARKER,
+  createDataFormatter,
+  createProgressFormatter,
+} from './formatters.js';
 
 /** What {@link startBoard} needs besides the loaded config. */
 export interface BoardOptions {
@@ -100,7 +105,8 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
             return {
               allow: false,
               status: 400,
-              message: 'job data still holds values the board masked ([redacted] or shortened base64); refusing to write them back',
+              message:
+                'job data still holds values the board masked ([redacted] or shortened base64); refusing to write them back',
             };
           }
           return undefined;
@@ -118,12 +124,14 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
         const removed = [...shown.keys()].filter(name => !names.includes(name));
         if (added.length === 0 && removed.length === 0) return names;
         for (const name of added) shown.set(name, makeAdapter(name));
-        const gone = removed.map(name => shown.get(name));
+        const gone = removed.flatMap(name => shown.get(name) ?? []);
         for (const name of removed) shown.delete(name);
         bullBoard.replaceQueues([...shown.values()].map(entry => entry.adapter));
-        await Promise.all(gone.map(entry => entry?.queue.close()));
+        await Promise.all(gone.map(entry => entry.queue.close()));
         if (added.length > 0) logger.info('Bull Board shows new queues', { queues: added });
-        if (removed.length > 0) logger.info('Bull Board dropped queues no longer in Redis', { queues: removed });
+        if (removed.length > 0) {
+          logger.info('Bull Board dropped queues no longer in Redis', { queues: removed });
+        }
         return names;
       } finally {
         scanning = undefined;
@@ -141,10 +149,14 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
     const ready = redis.status === 'ready';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'redis unavailable', redis: redis.status, queues: shown.size });
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ok' : 'redis unavailable', redis: redis.status, queues: shown.size });
   });
   app.use(basicAuth(options.credentials));
-  app.use(basePath, serverAdapter.getRouter());
+  // ExpressAdapter.getRouter() is typed `any`; it returns the Express app the board lives in.
+  const boardRouter = serverAdapter.getRouter() as express.Express;
+  app.use(basePath, boardRouter);
 
   const server = await listen(app, options.port ?? board.port, options.host);
   const port = (server.address() as AddressInfo).port;

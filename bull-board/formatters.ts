@@ -14,7 +14,8 @@ export const REDACTED_MARKER = '[redacted]';
  * merely contains password, secret, token, api key, credential or authorization
  * (`access_token`, `x-api-key`, `client_secret`, `db_password`...).
  */
-const SECRET_KEY_PART = /(passw(or)?d|secret|token|api[_-]?key|credential|authori[sz]ation|cookie|private[_-]?key)/i;
+const SECRET_KEY_PART =
+  /(passw(or)?d|secret|token|api[_-]?key|credential|authori[sz]ation|cookie|private[_-]?key)/i;
 
 const BASE64_BODY = /^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+={0,2}$/;
 const DATA_URL = /^data:([\w.+-]+\/[\w.+-]+)?(;[\w-]+=[^;,]*)*;base64,/i;

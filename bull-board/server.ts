@@ -22,7 +22,11 @@ async function main(): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger({ level: config.log.level, format: config.log.format, secrets: secretValues(config) });
+  const logger = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    secrets: secretValues(config),
+  });
   try {
     const check = await checkRedis(config.redis.url);
     for (const warning of check.warnings) logger.warn(warning);
@@ -68,7 +72,9 @@ async function main(): Promise<number> {
 main().then(
   code => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`Bull Board failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `Bull Board failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

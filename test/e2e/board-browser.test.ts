@@ -11,7 +11,9 @@ const SCREENSHOT = 'docs/images/bull-board.png';
 
 /** A job's card on the queue page: the nearest card around the link to the job. */
 function jobCard(page: Page, queue: string, jobId: string): Locator {
-  return page.locator(`a[href$="/queue/${queue}/${jobId}"]`).locator('xpath=ancestor::div[contains(@class,"card-")][1]');
+  return page
+    .locator(`a[href$="/queue/${queue}/${jobId}"]`)
+    .locator('xpath=ancestor::div[contains(@class,"card-")][1]');
 }
 
 /** The percentage the card's progress ring shows, or undefined when it shows none. */
@@ -29,7 +31,9 @@ describe('Bull Board in real headless Chromium', () => {
 
   beforeAll(async () => {
     if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set CHROMIUM_PATH`);
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set CHROMIUM_PATH`,
+      );
     }
     harness = await startRuntime({ PROGRESS_MIN_INTERVAL_MS: '200' });
     // Some history, so the page looks like a queue in use.
@@ -39,7 +43,14 @@ describe('Bull Board in real headless Chromium', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   });
   afterAll(async () => {
@@ -59,7 +70,8 @@ describe('Bull Board in real headless Chromium', () => {
       const page = await context.newPage();
       const result = await page.goto(new URL('queue/simulation', board.url).href).then(
         response => `status ${response?.status()}`,
-        (error: unknown) => (error instanceof Error ? error.message.replace(/^page\.goto: /, '') : String(error)),
+        (error: unknown) =>
+          error instanceof Error ? error.message.replace(/^page\.goto: /, '') : String(error),
       );
       expect(result).toMatch(outcome);
       await page.waitForLoadState('load');
@@ -76,14 +88,27 @@ describe('Bull Board in real headless Chromium', () => {
     });
     try {
       const queue = harness.queue('simulation');
-      const job = await queue.add('simulation', { steps: 20, duration_ms: 16_000, result: { image: 'cat-0001.png', seed: 42 } });
+      const job = await queue.add('simulation', {
+        steps: 20,
+        duration_ms: 16_000,
+        result: { image: 'cat-0001.png', seed: 42 },
+      });
       const jobId = job.id ?? '';
       // Running, with progress written, before the page opens.
-      await waitUntil(async () => {
-        const current = await queue.getJob(jobId);
-        const progress = current?.progress;
-        return typeof progress === 'object' && progress !== null && 'progress' in progress && Number(progress.progress) > 0;
-      }, 20_000, 'the job to report progress');
+      await waitUntil(
+        async () => {
+          const current = await queue.getJob(jobId);
+          const progress = current?.progress;
+          return (
+            typeof progress === 'object' &&
+            progress !== null &&
+            'progress' in progress &&
+            Number(progress.progress) > 0
+          );
+        },
+        20_000,
+        'the job to report progress',
+      );
 
       const page = await context.newPage();
       const response = await page.goto(new URL('queue/simulation', board.url).href);
@@ -93,17 +118,25 @@ describe('Bull Board in real headless Chromium', () => {
 
       // The ring draws from our progress object's `progress` field while the job is active.
       let shown: number | undefined;
-      await waitUntil(async () => {
-        shown = await ringValue(card);
-        return shown !== undefined && shown > 0;
-      }, 20_000, 'the progress ring of the running job');
+      await waitUntil(
+        async () => {
+          shown = await ringValue(card);
+          return shown !== undefined && shown > 0;
+        },
+        20_000,
+        'the progress ring of the running job',
+      );
       expect(shown).toBeLessThan(100);
       expect(await queue.getJobState(jobId)).toBe('active');
 
       // The Progress tab shows the whole object: status, message, step.
       const progressTab = card.getByRole('tab', { name: 'Progress' });
       await progressTab.click();
-      await waitUntil(async () => (await progressTab.getAttribute('aria-selected')) === 'true', 5_000, 'the Progress tab');
+      await waitUntil(
+        async () => (await progressTab.getAttribute('aria-selected')) === 'true',
+        5_000,
+        'the Progress tab',
+      );
       const panel = card.getByRole('tabpanel');
       await panel.getByText('"running"').first().waitFor({ timeout: 10_000 });
       expect(await panel.innerText()).toMatch(/total_steps:\s*20/);

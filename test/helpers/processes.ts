@@ -49,10 +49,15 @@ export function spawnCollecting(command: string, args: string[], env: NodeJS.Pro
         const check = (): void => {
           const line = text.split('\n').find(candidate => pattern.test(candidate));
           if (line !== undefined) finish(() => resolve(line));
-          else if (done) finish(() => reject(new Error(`process exited before printing ${pattern}; output:\n${text}`)));
+          else if (done) {
+            finish(() => reject(new Error(`process exited before printing ${pattern}; output:\n${text}`)));
+          }
         };
         const timer = setTimeout(
-          () => finish(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${text}`))),
+          () =>
+            finish(() =>
+              reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${text}`)),
+            ),
           timeoutMs,
         );
         const finish = (settle: () => void): void => {
@@ -78,7 +83,9 @@ export function spawnCollecting(command: string, args: string[], env: NodeJS.Pro
 }
 
 /** A throwaway `redis-server` on a free port with the given extra arguments (no persistence). */
-export async function startThrowawayRedis(extraArgs: string[] = []): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startThrowawayRedis(
+  extraArgs: string[] = [],
+): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const server = spawnCollecting(
     'redis-server',

@@ -56,10 +56,19 @@ describe('Bull Board server', () => {
     const done = await harness.run('simulation', {
       steps: 3,
       duration_ms: 600,
-      result: { api_key: SECRET, note: `key is ${SECRET}`, image: `data:image/png;base64,${BIG_IMAGE}`, raw: BIG_IMAGE },
+      result: {
+        api_key: SECRET,
+        note: `key is ${SECRET}`,
+        image: `data:image/png;base64,${BIG_IMAGE}`,
+        raw: BIG_IMAGE,
+      },
     });
     completedId = done.id ?? '';
-    const failed = await harness.run('simulation', { steps: 3, duration_ms: 0, fail_at_step: 2 }, { attempts: 2 });
+    const failed = await harness.run(
+      'simulation',
+      { steps: 3, duration_ms: 0, fail_at_step: 2 },
+      { attempts: 2 },
+    );
     failedId = failed.id ?? '';
     ({ board } = await startTestBoard(harness.prefix, {}, [SECRET]));
     ({ board: readOnlyBoard } = await startTestBoard(harness.prefix, { BULL_BOARD_READ_ONLY: 'true' }));
@@ -82,14 +91,23 @@ describe('Bull Board server', () => {
     ['the queues API', '/api/queues'],
     ['a job API', '/api/queues/simulation/1'],
     ['a static asset', '/static/favicon-32x32.png'],
-  ])('%s needs credentials: none, a wrong password or a wrong user get 401 with a challenge', async (_label, path) => {
-    for (const auth of ['', basicHeader('admin', 'wrong'), basicHeader('root', BOARD_PASSWORD), 'Bearer abc', 'Basic !!!']) {
-      const { status, headers, body } = await api(board, path, {}, auth);
-      expect(status).toBe(401);
-      expect(headers.get('www-authenticate')).toBe('Basic realm="Bull Board", charset="UTF-8"');
-      expect(JSON.stringify(body)).not.toContain('simulation');
-    }
-  });
+  ])(
+    '%s needs credentials: none, a wrong password or a wrong user get 401 with a challenge',
+    async (_label, path) => {
+      for (const auth of [
+        '',
+        basicHeader('admin', 'wrong'),
+        basicHeader('root', BOARD_PASSWORD),
+        'Bearer abc',
+        'Basic !!!',
+      ]) {
+        const { status, headers, body } = await api(board, path, {}, auth);
+        expect(status).toBe(401);
+        expect(headers.get('www-authenticate')).toBe('Basic realm="Bull Board", charset="UTF-8"');
+        expect(JSON.stringify(body)).not.toContain('simulation');
+      }
+    },
+  );
 
   test('with the right credentials the page is Bull Board', async () => {
     const { status, body } = await api(board, '/');
@@ -121,7 +139,11 @@ describe('Bull Board server', () => {
       expect(names).not.toContain('not-ours');
       // Gone from Redis → gone from the board.
       await late.obliterate({ force: true });
-      await waitUntil(async () => !(await queuesOf(board)).some(q => q.name === 'late-arrival'), 10_000, 'the queue to go');
+      await waitUntil(
+        async () => !(await queuesOf(board)).some(q => q.name === 'late-arrival'),
+        10_000,
+        'the queue to go',
+      );
     } finally {
       await late.close();
       await elsewhere.close();
@@ -159,7 +181,9 @@ describe('Bull Board server', () => {
     expect(job?.failedReason).toBe('ERR_SERVICE_FAILED: simulated failure at step 2 of 3');
     const { status, body } = await api(board, `/api/queues/simulation/${failedId}/logs`);
     expect(status).toBe(200);
-    expect(Array.isArray(body) && body.some(line => String(line).includes('will retry (attempt 1 of 2)'))).toBe(true);
+    expect(
+      Array.isArray(body) && body.some(line => String(line).includes('will retry (attempt 1 of 2)')),
+    ).toBe(true);
   });
 
   test('throughput metrics are recorded (the worker sets the BullMQ metrics option)', async () => {
@@ -167,7 +191,10 @@ describe('Bull Board server', () => {
     expect(status).toBe(200);
     // BullMQ keeps a running total in `meta.count` and adds one data point per minute
     // (the graph's bars) as minutes pass; without the worker's `metrics` option both stay null.
-    const metrics = body as { completed: { meta: { count: number } } | null; failed: { meta: { count: number } } | null };
+    const metrics = body as {
+      completed: { meta: { count: number } } | null;
+      failed: { meta: { count: number } } | null;
+    };
     expect(metrics.completed?.meta.count).toBeGreaterThanOrEqual(1);
     expect(metrics.failed?.meta.count).toBeGreaterThanOrEqual(1);
   });
@@ -207,13 +234,45 @@ describe('Bull Board server', () => {
   });
 
   test('the writable board does run actions (so the 405s above come from read-only mode)', async () => {
-    const { status } = await api(board, `/api/queues/simulation/${failedId}/retry`, { method: 'PUT', body: '{}' });
+    const { status } = await api(board, `/api/queues/simulation/${failedId}/retry`, {
+      method: 'PUT',
+      body: '{}',
+    });
     expect(status).toBe(204);
     await waitUntil(
-      async () => ['completed', 'failed', 'active', 'waiting'].includes(await harness.queue('simulation').getJobState(failedId)) &&
-        (await harness.queue('simulation').getJobState(failedId)) !== 'failed',
+      async () =>
+        ['completed', 'failed', 'active', 'waiting'].includes(
+          await harness.queue('simulation').getJobState(failedId),
+        ) && (await harness.queue('simulation').getJobState(failedId)) !== 'failed',
       10_000,
       'the retried job to leave the failed set',
     );
+  });
+
+  test('under BULL_BOARD_BASE_PATH the page, its assets and the API live below that path; /healthz stays at the root', async () => {
+    const { board: proxied } = await startTestBoard(harness.prefix, {
+      BULL_BOARD_BASE_PATH: '/admin/queues/',
+    });
+    try {
+      expect(proxied.url).toMatch(/\/admin\/queues\/$/);
+      const page = await api(proxied, '/');
+      expect(page.status).toBe(200);
+      const assets = [...String(page.body).matchAll(/src="([^"]+\.js)"/g)].map(match => match[1] ?? '');
+      expect(assets.length).toBeGreaterThan(0);
+      for (const asset of assets) {
+        const url = new URL(asset, proxied.url);
+        expect(url.pathname.startsWith('/admin/queues/static/')).toBe(true);
+        expect((await fetch(url, { headers: { authorization: basicHeader() } })).status).toBe(200);
+      }
+      const queues = await api(proxied, 'api/queues');
+      expect(queues.status).toBe(200);
+      expect(
+        (await fetch(new URL('/api/queues', proxied.url), { headers: { authorization: basicHeader() } }))
+          .status,
+      ).toBe(404);
+      expect((await fetch(new URL('/healthz', proxied.url))).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
   });
 });

@@ -25,10 +25,14 @@ function composeConfig(): ComposeFile {
       `docker-compose config failed (install it with \`apt-get install -y docker-compose\`; .ci/run does): ${String(error)}`,
     );
   }
-  const json = execFileSync('python3', ['-c', 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], {
-    input: yamlText,
-    encoding: 'utf8',
-  });
+  const json = execFileSync(
+    'python3',
+    ['-c', 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'],
+    {
+      input: yamlText,
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(json) as ComposeFile;
 }
 
@@ -82,7 +86,9 @@ describe('docker-compose.yml and Dockerfile', () => {
   const defaults = loadConfig({});
   const { redis, worker } = compose.services;
   const board = compose.services['bull-board'];
-  const packageJson = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+  const packageJson = JSON.parse(fs.readFileSync('package.json', 'utf8')) as {
+    scripts: Record<string, string>;
+  };
 
   test('docker-compose validates the file and finds exactly redis, worker and bull-board', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['bull-board', 'redis', 'worker']);
@@ -93,7 +99,9 @@ describe('docker-compose.yml and Dockerfile', () => {
     const command = redis?.command?.join(' ') ?? '';
     expect(command).toContain('--appendonly yes');
     expect(command).toContain('--maxmemory-policy noeviction');
-    expect(redis?.volumes?.some(volume => volume.endsWith(':/data:rw') || volume.endsWith(':/data'))).toBe(true);
+    expect(redis?.volumes?.some(volume => volume.endsWith(':/data:rw') || volume.endsWith(':/data'))).toBe(
+      true,
+    );
     expect(redis?.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
   });
 
@@ -142,10 +150,14 @@ describe('docker-compose.yml and Dockerfile', () => {
     const designConnectors = ['COMFYUI', 'A1111', 'REST', 'REST_ASYNC'];
     for (const name of documented) {
       // The longest connector name that prefixes the variable (REST_ASYNC before REST).
-      const owner = designConnectors.filter(c => name.startsWith(`WORKER_${c}_`)).sort((a, b) => b.length - a.length)[0];
+      const owner = designConnectors
+        .filter(c => name.startsWith(`WORKER_${c}_`))
+        .sort((a, b) => b.length - a.length)[0];
       expect({ name, owner }).toEqual({ name, owner: expect.any(String) });
       // Connectors built into this checkout must read every variable documented for them.
-      if (owner && connectors.includes(owner)) expect({ name, known: known.has(name) }).toEqual({ name, known: true });
+      if (owner && connectors.includes(owner)) {
+        expect({ name, known: known.has(name) }).toEqual({ name, known: true });
+      }
     }
   });
 
@@ -159,7 +171,7 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(worker?.environment?.WORKER_HTTP_PORT).toBe('8080');
     expect(dockerfile).toContain(`EXPOSE 8080 ${defaults.board.port}`);
     const cmd = /^CMD \[(.*)\]$/m.exec(dockerfile)?.[1] ?? '';
-    expect(`${JSON.parse(`[${cmd}]`).join(' ')}`).toBe(packageJson.scripts.start);
+    expect((JSON.parse(`[${cmd}]`) as string[]).join(' ')).toBe(packageJson.scripts.start);
     const ignore = fs.readFileSync('.dockerignore', 'utf8').split('\n');
     expect(ignore).toEqual(expect.arrayContaining(['node_modules', 'dist', '.env']));
   });

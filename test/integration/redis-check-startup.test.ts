@@ -7,11 +7,16 @@ import { freePort, startThrowawayRedis } from '../helpers/processes.js';
 import { testConfig } from '../helpers/runtime.js';
 
 /** Log lines written through a real winston logger, parsed. */
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
+function capturingLogger(): {
+  logger: ReturnType<typeof createLogger>;
+  lines: Array<Record<string, unknown>>;
+} {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
       callback();
     },
   });
@@ -63,7 +68,9 @@ describe('Redis start-up check against a real redis-server', () => {
     );
     expect(failure).toBeInstanceOf(RedisUnavailableError);
     const message = (failure as Error).message;
-    expect(message).toMatch(/^Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ \(REDIS_URL\): .*ECONNREFUSED/);
+    expect(message).toMatch(
+      /^Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ \(REDIS_URL\): .*ECONNREFUSED/,
+    );
     expect(message).toContain('point REDIS_URL at yours');
     expect(message).not.toContain('hunter2-secret');
     expect(message.split('\n')).toHaveLength(1);

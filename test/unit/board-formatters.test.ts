@@ -8,9 +8,19 @@ describe('board formatters', () => {
   const formatProgress = createProgressFormatter(['hunter2-known-secret']);
 
   test('our progress object keeps every field; progress becomes an integer 0-100 the bar can draw', () => {
-    const progress = { progress: 42, status: 'running', message: 'KSampler 12/20', connector: 'comfyui', step: 12, total_steps: 20 };
+    const progress = {
+      progress: 42,
+      status: 'running',
+      message: 'KSampler 12/20',
+      connector: 'comfyui',
+      step: 12,
+      total_steps: 20,
+    };
     expect(formatProgress(progress)).toEqual(progress);
-    expect(formatProgress({ progress: '57.6', status: 'running' })).toEqual({ progress: 58, status: 'running' });
+    expect(formatProgress({ progress: '57.6', status: 'running' })).toEqual({
+      progress: 58,
+      status: 'running',
+    });
     expect(formatProgress({ progress: 250 })).toEqual({ progress: 100 });
     expect(formatProgress({ progress: -3 })).toEqual({ progress: 0 });
   });
@@ -25,7 +35,10 @@ describe('board formatters', () => {
   });
 
   test('secrets in progress messages are masked', () => {
-    expect(formatProgress({ progress: 5, message: 'using hunter2-known-secret' })).toEqual({ progress: 5, message: 'using [redacted]' });
+    expect(formatProgress({ progress: 5, message: 'using hunter2-known-secret' })).toEqual({
+      progress: 5,
+      message: 'using [redacted]',
+    });
   });
 
   test('secret-looking keys are masked at any depth, known secret values anywhere', () => {
@@ -33,28 +46,41 @@ describe('board formatters', () => {
       prompt: 'a cat',
       api_key: 'k1',
       headers: { Authorization: 'Bearer abc.def', 'x-api-key': 'k2' },
-      nested: [{ access_token: 't', client_secret: 's', db_password: 'p', note: 'hunter2-known-secret inside' }],
+      nested: [
+        { access_token: 't', client_secret: 's', db_password: 'p', note: 'hunter2-known-secret inside' },
+      ],
       token: '',
     });
     expect(shown).toEqual({
       prompt: 'a cat',
       api_key: '[redacted]',
       headers: { Authorization: '[redacted]', 'x-api-key': '[redacted]' },
-      nested: [{ access_token: '[redacted]', client_secret: '[redacted]', db_password: '[redacted]', note: '[redacted] inside' }],
+      nested: [
+        {
+          access_token: '[redacted]',
+          client_secret: '[redacted]',
+          db_password: '[redacted]',
+          note: '[redacted] inside',
+        },
+      ],
       token: '',
     });
   });
 
   test('big base64 strings and data URLs are shortened with their size; small or non-base64 strings stay', () => {
     const png = Buffer.alloc(3 * 1024 * 1024, 1).toString('base64');
-    expect(shortenBase64(`data:image/png;base64,${png}`)).toBe(`[base64 image/png, 3.0 MB: ${png.slice(0, 32)}…]`);
+    expect(shortenBase64(`data:image/png;base64,${png}`)).toBe(
+      `[base64 image/png, 3.0 MB: ${png.slice(0, 32)}…]`,
+    );
     expect(shortenBase64(png)).toBe(`[base64 3.0 MB: ${png.slice(0, 32)}…]`);
     const wrapped = (png.slice(0, 4000).match(/.{1,76}/g) ?? []).join('\n');
     expect(shortenBase64(wrapped)).toMatch(/^\[base64 2\.9 kB: /);
     expect(shortenBase64('aGVsbG8=')).toBe('aGVsbG8=');
     const prose = 'a long prompt, with spaces and punctuation. '.repeat(20);
     expect(shortenBase64(prose)).toBe(prose);
-    expect(formatData({ images: [png, 'small'] })).toEqual({ images: [`[base64 3.0 MB: ${png.slice(0, 32)}…]`, 'small'] });
+    expect(formatData({ images: [png, 'small'] })).toEqual({
+      images: [`[base64 3.0 MB: ${png.slice(0, 32)}…]`, 'small'],
+    });
   });
 
   test('formatting never changes the value it is given', () => {
