@@ -116,6 +116,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   });
 
   let scanning: Promise<string[]> | undefined;
+  let started = false; // the first scan's queues are listed in the start-up line instead
   const rescan = (): Promise<string[]> => {
     scanning ??= (async () => {
       try {
@@ -128,7 +129,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
         for (const name of removed) shown.delete(name);
         bullBoard.replaceQueues([...shown.values()].map(entry => entry.adapter));
         await Promise.all(gone.map(entry => entry.queue.close()));
-        if (added.length > 0) logger.info('Bull Board shows new queues', { queues: added });
+        if (added.length > 0 && started) logger.info('Bull Board shows new queues', { queues: added });
         if (removed.length > 0) {
           logger.info('Bull Board dropped queues no longer in Redis', { queues: removed });
         }
@@ -140,6 +141,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
     return scanning;
   };
   await rescan();
+  started = true;
   const timer = setInterval(() => {
     rescan().catch((error: unknown) => logger.warn('queue rescan failed', { error: String(error) }));
   }, board.rescanInterval * 1000);
