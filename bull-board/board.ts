@@ -96,10 +96,11 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
         ...(board.readOnly ? { environment: { label: 'read-only', color: '#64748b' } } : {}),
       },
       handlerHooks: {
-        // The board shows masked data; saving it back from the "edit data" dialog would
-        // replace real values with the masks, so such edits are refused.
+        // The board shows masked data; saving it back from the "edit data" dialog, or adding
+        // a copy of a job through "add job", would write the masks instead of the real
+        // values, so such writes are refused.
         before: ({ route, request }) => {
-          if (!route.endsWith('/update-data')) return undefined;
+          if (!route.endsWith('/update-data') && !route.endsWith('/add')) return undefined;
           const body = JSON.stringify(request.body ?? null);
           if (body.includes(REDACTED_MARKER) || body.includes(SHORTENED_MARKER)) {
             return {

@@ -199,12 +199,27 @@ describe('Bull Board server', () => {
     expect(metrics.failed?.meta.count).toBeGreaterThanOrEqual(1);
   });
 
-  test('editing job data that still holds masked values is refused', async () => {
-    const { status } = await api(board, `/api/queues/simulation/${completedId}/update-data`, {
+  test('editing job data, or adding a job, with values the board masked is refused', async () => {
+    const edit = await api(board, `/api/queues/simulation/${completedId}/update-data`, {
       method: 'PATCH',
       body: JSON.stringify({ jobData: { steps: 3, result: { api_key: '[redacted]' } } }),
     });
-    expect(status).toBe(400);
+    expect(edit.status).toBe(400);
+    expect(edit.body).toMatchObject({ message: expect.stringContaining('values the board masked') });
+    const copy = await api(board, '/api/queues/simulation/add', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'copy',
+        data: { result: { image: '[base64 image/png, 293.0 kB: iVBOR…]' } },
+        options: {},
+      }),
+    });
+    expect(copy.status).toBe(400);
+    expect(copy.body).toMatchObject({ message: expect.stringContaining('values the board masked') });
+    expect(await harness.queue('simulation').getJobCounts('waiting', 'active')).toEqual({
+      waiting: 0,
+      active: 0,
+    });
     const stored = await harness.queue('simulation').getJob(completedId);
     expect(JSON.stringify(stored?.data)).toContain(SECRET);
   });
