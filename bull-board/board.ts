@@ -161,7 +161,16 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const boardRouter = serverAdapter.getRouter() as express.Express;
   app.use(basePath, boardRouter);
 
-  const server = await listen(app, options.port ?? board.port, options.host);
+  let server: http.Server;
+  try {
+    server = await listen(app, options.port ?? board.port, options.host);
+  } catch (error) {
+    // Port taken or not allowed: let go of Redis and the timer so the caller can exit cleanly.
+    clearInterval(timer);
+    await Promise.all([...shown.values()].map(entry => entry.queue.close()));
+    await redis.quit().catch(() => undefined);
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.host ?? 'localhost'}:${port}${basePath === '/' ? '/' : `${basePath}/`}`;
   logger.info(`Bull Board on ${url}`, {
@@ -193,8 +202,10 @@ function normaliseBasePath(path: string): string {
   return trimmed === '' ? '/' : trimmed;
 }
 
+/** Listens on `host` (default: every interface, IPv6 and IPv4 where available). */
 function listen(app: express.Express, port: number, host: string | undefined): Promise<http.Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host ?? '::', error => (error ? reject(error) : resolve(server)));
+    const done = (error?: Error): void => (error ? reject(error) : resolve(server));
+    const server = host === undefined ? app.listen(port, done) : app.listen(port, host, done);
   });
 }

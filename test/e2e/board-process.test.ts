@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { basicHeader } from '../helpers/board.js';
 import { freePort, spawnCollecting, startThrowawayRedis, type Spawned } from '../helpers/processes.js';
@@ -109,5 +110,31 @@ describe('npm run board (node dist/bull-board/server.js) as a process', () => {
     spawned.push(process);
     expect(await process.exited).toBe(2);
     expect(process.output()).toContain('BULL_BOARD_PORT="eighty" (board.port)');
+  });
+
+  test('a port already in use stops start-up with one clear line', async () => {
+    const holder = net.createServer();
+    await new Promise<void>(resolve => holder.listen(0, () => resolve()));
+    const address = holder.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      const process = spawnCollecting(
+        'node',
+        ['dist/bull-board/server.js'],
+        env({
+          REDIS_URL,
+          QUEUE_PREFIX: uniquePrefix('boardproc'),
+          BULL_BOARD_PORT: String(port),
+          BULL_BOARD_PASSWORD: 'x',
+        }),
+      );
+      spawned.push(process);
+      expect(await process.exited).toBe(1);
+      expect(process.output()).toMatch(
+        new RegExp(`Bull Board failed to start: listen EADDRINUSE: address already in use .*:${port}`),
+      );
+    } finally {
+      await new Promise<void>(resolve => holder.close(() => resolve()));
+    }
   });
 });
