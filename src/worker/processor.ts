@@ -53,7 +53,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   return async (job: EmpJob, token?: string, bullSignal?: AbortSignal): Promise<JobResult> => {
     const jobId = job.id ?? '';
     const activeKey = `${deps.queue}:${jobId}`;
-    const logger = deps.logger.child({ jobId, queue: deps.queue });
+    // Most jobs never log: build the child logger only when something is written.
+    let jobLogger: Logger | undefined;
+    const logger = (): Logger => (jobLogger ??= deps.logger.child({ jobId, queue: deps.queue }));
     const startedAt = Date.now();
     deps.activeJobs.set(activeKey, { queue: deps.queue, id: jobId, connector: connector.name, startedAt });
     metrics.activeJobs.inc({ connector: connector.name });
@@ -76,7 +78,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       connector.name,
       deps.progressMinIntervalMs,
       progress => job.updateProgress(progress),
-      error => logger.warn('progress write failed', { error: String(error) }),
+      error => logger().warn('progress write failed', { error: String(error) }),
     );
     let succeeded = false;
     try {
@@ -99,10 +101,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         signal: controller.signal,
         progress: update => reporter.report(update),
         log: async line => {
-          logger.info(line);
+          logger().info(line);
           await job.log(line);
         },
-        logger,
+        get logger() {
+          return logger();
+        },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
       };
       const output = await connector.process(ctx);
@@ -127,7 +131,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           throw new DelayedError();
         }
       }
-      await recordFailure(job, failure, logger, deps);
+      await recordFailure(job, failure, logger(), deps);
       throw toBullmqError(failure);
     } finally {
       clearTimeout(timeoutTimer);
