@@ -6,7 +6,8 @@
 import { MetricsTime, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
-const [url = 'redis://127.0.0.1:6379', prefix = 'bench', queue = 'simulation', concurrency = '1'] = process.argv.slice(2);
+const [url = 'redis://127.0.0.1:6379', prefix = 'bench', queue = 'simulation', concurrency = '1'] =
+  process.argv.slice(2);
 const connection = new Redis(url, { maxRetriesPerRequest: null });
 const worker = new Worker(queue, async () => undefined, {
   connection,

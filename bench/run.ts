@@ -82,7 +82,12 @@ async function cleanup(redis: Redis, prefix: string): Promise<void> {
 }
 
 /** Starts the consumer, adds `jobs` jobs, and measures until all are completed. */
-async function throughput(kind: 'raw' | 'emp', concurrency: number, jobs: number, redis: Redis): Promise<number> {
+async function throughput(
+  kind: 'raw' | 'emp',
+  concurrency: number,
+  jobs: number,
+  redis: Redis,
+): Promise<number> {
   const prefix = `bench-${kind}-${randomUUID().slice(0, 6)}`;
   const child = kind === 'raw' ? startRawWorker(prefix, concurrency) : startEmpWorker(prefix, concurrency);
   const queue = new Queue('simulation', { connection: { url: REDIS_URL }, prefix });
@@ -91,7 +96,9 @@ async function throughput(kind: 'raw' | 'emp', concurrency: number, jobs: number
     const data = { steps: 1, duration_ms: 0 };
     const started = performance.now();
     for (let i = 0; i < jobs; i += 1000) {
-      await queue.addBulk(Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'simulation', data })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'simulation', data })),
+      );
     }
     while ((await queue.getCompletedCount()) < jobs) {
       if ((await queue.getFailedCount()) > 0) throw new Error(`${kind}: jobs failed`);
@@ -122,7 +129,10 @@ async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }>
     const pid = child.process.pid ?? 0;
     const idle = rssMiB(pid);
     await queue.addBulk(
-      Array.from({ length: 1000 }, (_, i) => ({ name: 'simulation', data: { steps: 10, duration_ms: 20_000, result: { i } } })),
+      Array.from({ length: 1000 }, (_, i) => ({
+        name: 'simulation',
+        data: { steps: 10, duration_ms: 20_000, result: { i } },
+      })),
     );
     while ((await queue.getActiveCount()) < 1000) await new Promise(resolve => setTimeout(resolve, 50));
     await new Promise(resolve => setTimeout(resolve, 3000));

@@ -75,7 +75,7 @@ export function secretValues(appConfig: AppConfig): string[] {
       }
     }
   };
-  walk(buildSchema() as unknown as Record<string, unknown>, appConfig);
+  walk(buildSchema(), appConfig);
   return secrets;
 }
 
@@ -135,7 +135,8 @@ function describeConvictError(error: unknown, envNames: Map<string, string>, env
       const message = rest.replace(/: value was .*$/, '');
       if (!envName) return `${keyPath}: ${message}`;
       const raw = env[envName];
-      const shown = raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
+      const shown =
+        raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
       return `${envName}${shown} (${keyPath}): ${message}`;
     });
   return `Invalid configuration: ${lines.join('; ')}`;

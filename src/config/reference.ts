@@ -39,8 +39,9 @@ function collect(node: unknown, prefix: string, out: KeyDoc[]): void {
 function formatDefault(value: unknown): string {
   if (value === null) return '(unset)';
   if (value === '') return '(empty)';
-  if (Array.isArray(value)) return value.join(',');
-  return String(value);
+  if (Array.isArray(value)) return value.map(item => JSON.stringify(item).replace(/^"|"$/g, '')).join(',');
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value) ?? '';
 }
 
 /** The configuration reference (docs/configuration.md), rendered from the one convict schema. */
@@ -50,7 +51,11 @@ export function renderConfigReference(): string {
   collect(buildSchema(), '', keys);
   const sections = new Map<string, KeyDoc[]>();
   for (const key of keys) {
-    const section = key.key.startsWith('connectors.') ? `Connector: ${key.key.split('.')[1] ?? ''}` : key.key.startsWith('board.') ? 'Bull Board' : 'Worker';
+    const section = key.key.startsWith('connectors.')
+      ? `Connector: ${key.key.split('.')[1] ?? ''}`
+      : key.key.startsWith('board.')
+        ? 'Bull Board'
+        : 'Worker';
     sections.set(section, [...(sections.get(section) ?? []), key]);
   }
   const lines = [
@@ -69,7 +74,9 @@ export function renderConfigReference(): string {
     lines.push(`## ${section}`, '', '| variable | default | meaning |', '|---|---|---|');
     for (const entry of entries) {
       const name = entry.fallback ? `\`${entry.env}\` (or \`${entry.fallback}\`)` : `\`${entry.env}\``;
-      lines.push(`| ${name}${entry.sensitive ? ' 🔒' : ''} | \`${entry.defaultValue}\` | ${entry.doc.replace(/\|/g, '\\|')} |`);
+      lines.push(
+        `| ${name}${entry.sensitive ? ' 🔒' : ''} | \`${entry.defaultValue}\` | ${entry.doc.replace(/\|/g, '\\|')} |`,
+      );
     }
     lines.push('');
   }

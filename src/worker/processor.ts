@@ -39,6 +39,8 @@ export interface ProcessorDeps {
   redis: Redis;
   /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
   activeJobs: Map<string, ActiveJob>;
+  /** Whether the service passed its last health check. */
+  isServiceHealthy: () => boolean;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -52,6 +54,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   const { connector, metrics } = deps;
   return async (job: EmpJob, token?: string, bullSignal?: AbortSignal): Promise<JobResult> => {
     const jobId = job.id ?? '';
+    if (!deps.isServiceHealthy() && token) {
+      // Pausing cannot recall a fetch already in flight: hand such a job back unused.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     const activeKey = `${deps.queue}:${jobId}`;
     // Most jobs never log: build the child logger only when something is written.
     let jobLogger: Logger | undefined;
@@ -89,7 +96,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         ? await loadRestartState(deps, job, jobId)
         : { checkpoint: {}, cancelled: undefined };
       if (cancelled !== undefined) abort({ kind: 'cancel', reason: cancelled });
-      if (restarted) await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
+      if (restarted) {
+        await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
+      }
       checkDataSize(job.data, deps.maxDataBytes);
       controller.signal.throwIfAborted();
 
@@ -126,7 +135,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
-          await job.log(`service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`);
+          await job.log(
+            `service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`,
+          );
           await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
           throw new DelayedError();
         }
@@ -146,7 +157,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   };
 }
 
-async function recordFailure(job: EmpJob, failure: ConnectorError, logger: Logger, deps: ProcessorDeps): Promise<void> {
+async function recordFailure(
+  job: EmpJob,
+  failure: ConnectorError,
+  logger: Logger,
+  deps: ProcessorDeps,
+): Promise<void> {
   const attempts = job.opts.attempts ?? 1;
   const willRetry = failure.retryable && job.attemptsMade + 1 < attempts;
   deps.metrics.jobsFailed.inc({ connector: deps.connector.name, code: failure.code });
@@ -188,7 +204,9 @@ async function loadRestartState(
 function checkDataSize(data: unknown, maxBytes: number): void {
   const size = Buffer.byteLength(JSON.stringify(data ?? null));
   if (size > maxBytes) {
-    throw new InvalidInputError(`job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`);
+    throw new InvalidInputError(
+      `job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`,
+    );
   }
 }
 

@@ -31,7 +31,10 @@ async function worker(prefix: string, env: Record<string, string> = {}): Promise
 
 describe('start-up errors', () => {
   test('a bad setting stops start-up with one line naming the variable, exit code 2', async () => {
-    const { code, output } = await runCli(['start'], cliEnv(uniquePrefix(), { WORKER_SIMULATION_CONCURRENCY: 'abc' }));
+    const { code, output } = await runCli(
+      ['start'],
+      cliEnv(uniquePrefix(), { WORKER_SIMULATION_CONCURRENCY: 'abc' }),
+    );
     expect(code).toBe(2);
     expect(output.trim()).toBe(
       'Invalid configuration: WORKER_SIMULATION_CONCURRENCY="abc" (connectors.simulation.concurrency): must be a whole number of 1 or more',
@@ -41,16 +44,23 @@ describe('start-up errors', () => {
   test('an unknown connector and a malformed REDIS_URL are named too', async () => {
     const unknown = await runCli(['start'], cliEnv(uniquePrefix(), { CONNECTORS: 'simulation,comfyiu' }));
     expect(unknown.code).toBe(2);
-    expect(unknown.output).toMatch(/^Invalid configuration: CONNECTORS="simulation,comfyiu" \(enabledConnectors\): unknown connector "comfyiu"/);
+    expect(unknown.output).toMatch(
+      /^Invalid configuration: CONNECTORS="simulation,comfyiu" \(enabledConnectors\): unknown connector "comfyiu"/,
+    );
     const badUrl = await runCli(['start'], cliEnv(uniquePrefix(), { REDIS_URL: 'localhost:6379' }));
     expect(badUrl.code).toBe(2);
     expect(badUrl.output).toMatch(/REDIS_URL \(redis\.url\): must/);
   });
 
   test('Redis unreachable: a clear message naming REDIS_URL and how to start Redis, exit 1', async () => {
-    const { code, output } = await runCli(['start'], cliEnv(uniquePrefix(), { REDIS_URL: 'redis://:s3cretpw@127.0.0.1:1' }));
+    const { code, output } = await runCli(
+      ['start'],
+      cliEnv(uniquePrefix(), { REDIS_URL: 'redis://:s3cretpw@127.0.0.1:1' }),
+    );
     expect(code).toBe(1);
-    expect(output).toMatch(/Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 \(REDIS_URL\).*ECONNREFUSED.*Start one/);
+    expect(output).toMatch(
+      /Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 \(REDIS_URL\).*ECONNREFUSED.*Start one/,
+    );
     expect(output).not.toContain('s3cretpw');
   });
 });
@@ -58,7 +68,11 @@ describe('start-up errors', () => {
 describe('replicas, crashes and signals', () => {
   test('two replicas share a queue; one is SIGKILLed mid-job; every job still completes exactly once', async () => {
     const prefix = uniquePrefix('kill');
-    const fastRecovery = { WORKER_LOCK_DURATION: '2000', WORKER_STALLED_INTERVAL: '1000', WORKER_SIMULATION_CONCURRENCY: '2' };
+    const fastRecovery = {
+      WORKER_LOCK_DURATION: '2000',
+      WORKER_STALLED_INTERVAL: '1000',
+      WORKER_SIMULATION_CONCURRENCY: '2',
+    };
     const victim = await worker(prefix, { ...fastRecovery, WORKER_ID: 'victim' });
     const survivor = await worker(prefix, { ...fastRecovery, WORKER_ID: 'survivor' });
     const queue = producer(prefix);
@@ -69,24 +83,37 @@ describe('replicas, crashes and signals', () => {
     events.on('completed', ({ jobId }) => completions.set(jobId, (completions.get(jobId) ?? 0) + 1));
 
     const jobs = await queue.addBulk(
-      Array.from({ length: 8 }, (_, i) => ({ name: 'simulation', data: { steps: 4, duration_ms: 1200, result: { n: i } } })),
+      Array.from({ length: 8 }, (_, i) => ({
+        name: 'simulation',
+        data: { steps: 4, duration_ms: 1200, result: { n: i } },
+      })),
     );
     // Kill the victim while it holds jobs.
-    await waitUntil(async () => {
-      const active = await queue.getActive();
-      return active.some(job => job.processedBy?.startsWith('victim'));
-    }, 15_000, 'the victim to run a job');
+    await waitUntil(
+      async () => {
+        const active = await queue.getActive();
+        return active.some(job => job.processedBy?.startsWith('victim'));
+      },
+      15_000,
+      'the victim to run a job',
+    );
     victim.child.kill('SIGKILL');
     await victim.exited;
 
     for (const job of jobs) {
       const finished = await waitForFinished(queue, job.id!, 60_000);
       expect(await finished.getState()).toBe('completed');
-      expect(finished.returnvalue).toEqual({ status: 'success', connector: 'simulation', output: job.data.result });
+      expect(finished.returnvalue).toEqual({
+        status: 'success',
+        connector: 'simulation',
+        output: (job.data as { result: unknown }).result,
+      });
     }
     await waitUntil(() => completions.size === jobs.length, 10_000, 'a completed event per job');
     for (const job of jobs) expect(completions.get(job.id!)).toBe(1);
-    const recovered = (await Promise.all(jobs.map(job => queue.getJob(job.id!)))).filter(job => (job?.attemptsStarted ?? 0) > 1);
+    const recovered = (await Promise.all(jobs.map(job => queue.getJob(job.id!)))).filter(
+      job => (job?.attemptsStarted ?? 0) > 1,
+    );
     expect(recovered.length).toBeGreaterThan(0);
     expect(survivor.child.exitCode).toBeNull();
   }, 120_000);
@@ -111,7 +138,10 @@ describe('replicas, crashes and signals', () => {
     const queue = producer(prefix);
     const job = await queue.add('simulation', { steps: 100, duration_ms: 60_000 }, { attempts: 3 });
     await waitUntil(async () => (await job.getState()) === 'active', 10_000, 'job active');
-    const { code, output } = await runCli(['cancel', 'simulation', job.id!, '--reason', 'wrong prompt'], cliEnv(prefix));
+    const { code, output } = await runCli(
+      ['cancel', 'simulation', job.id!, '--reason', 'wrong prompt'],
+      cliEnv(prefix),
+    );
     expect(code).toBe(0);
     expect(output).toContain(`job ${job.id} failed: ERR_CANCELLED: cancelled: wrong prompt`);
     const finished = await waitForFinished(queue, job.id!);
@@ -139,7 +169,10 @@ describe('replicas, crashes and signals', () => {
     const prefix = uniquePrefix('waitfail');
     await worker(prefix);
     producer(prefix);
-    const { code, output } = await runCli(['enqueue', 'simulation', '{"steps":"x"}', '--wait', '--attempts', '1'], cliEnv(prefix));
+    const { code, output } = await runCli(
+      ['enqueue', 'simulation', '{"steps":"x"}', '--wait', '--attempts', '1'],
+      cliEnv(prefix),
+    );
     expect(code).toBe(1);
     expect(output).toMatch(/failed: ERR_INVALID_INPUT: field "steps" must be an integer, got "x"/);
   }, 60_000);
@@ -159,7 +192,12 @@ describe('replicas, crashes and signals', () => {
     const { code, output } = await runCli(['details', 'simulation', '--json'], cliEnv(uniquePrefix()));
     expect(code).toBe(0);
     const details = JSON.parse(output) as Record<string, unknown>;
-    expect(details).toMatchObject({ connector: 'simulation', version: '1.0.0', queue: 'simulation', probe: { healthy: true } });
+    expect(details).toMatchObject({
+      connector: 'simulation',
+      version: '1.0.0',
+      queue: 'simulation',
+      probe: { healthy: true },
+    });
   });
 });
 

@@ -11,7 +11,12 @@ describe('configuration', () => {
     expect(config.enabledConnectors).toEqual(['simulation']);
     expect(config.redis.url).toBe('redis://127.0.0.1:6379');
     expect(config.queuePrefix).toBe('bull');
-    expect(config.connectors.simulation).toMatchObject({ concurrency: 1, jobType: 'simulation', steps: 5, processingTime: 10 });
+    expect(config.connectors.simulation).toMatchObject({
+      concurrency: 1,
+      jobType: 'simulation',
+      steps: 5,
+      processingTime: 10,
+    });
     expect(Object.isFrozen(config.connectors)).toBe(true);
   });
 
@@ -22,24 +27,43 @@ describe('configuration', () => {
   });
 
   test('WORKER_<NAME>_<KEY> wins over <NAME>_<KEY>, which is the fallback', () => {
-    expect((loadConfig({ ...base, SIMULATION_CONCURRENCY: '3' }).connectors.simulation as { concurrency: number }).concurrency).toBe(3);
     expect(
-      (loadConfig({ ...base, SIMULATION_CONCURRENCY: '3', WORKER_SIMULATION_CONCURRENCY: '7' }).connectors.simulation as { concurrency: number })
+      (loadConfig({ ...base, SIMULATION_CONCURRENCY: '3' }).connectors.simulation as { concurrency: number })
         .concurrency,
+    ).toBe(3);
+    expect(
+      (
+        loadConfig({ ...base, SIMULATION_CONCURRENCY: '3', WORKER_SIMULATION_CONCURRENCY: '7' }).connectors
+          .simulation as { concurrency: number }
+      ).concurrency,
     ).toBe(7);
-    expect(loadConfig({ ...base, WORKER_CONNECTORS: 'simulation' }).enabledConnectors).toEqual(['simulation']);
-    expect((loadConfig({ ...base, WORKER_SIMULATION_JOB_TYPE: 'sim-gpu' }).connectors.simulation as { jobType: string }).jobType).toBe('sim-gpu');
+    expect(loadConfig({ ...base, WORKER_CONNECTORS: 'simulation' }).enabledConnectors).toEqual([
+      'simulation',
+    ]);
+    expect(
+      (
+        loadConfig({ ...base, WORKER_SIMULATION_JOB_TYPE: 'sim-gpu' }).connectors.simulation as {
+          jobType: string;
+        }
+      ).jobType,
+    ).toBe('sim-gpu');
   });
 
   test.each([
-    [{ WORKER_SIMULATION_CONCURRENCY: 'abc' }, 'WORKER_SIMULATION_CONCURRENCY="abc" (connectors.simulation.concurrency): must be a whole number of 1 or more'],
+    [
+      { WORKER_SIMULATION_CONCURRENCY: 'abc' },
+      'WORKER_SIMULATION_CONCURRENCY="abc" (connectors.simulation.concurrency): must be a whole number of 1 or more',
+    ],
     [{ WORKER_SIMULATION_CONCURRENCY: '0' }, 'WORKER_SIMULATION_CONCURRENCY="0"'],
     [{ CONNECTORS: 'simulation,nope' }, 'unknown connector "nope" (known: '],
     [{ CONNECTORS: '' }, 'CONNECTORS="" (enabledConnectors): must name at least one connector'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL (redis.url): must'],
     [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT="xml" (log.format)'],
     [{ WORKER_HTTP_PORT: '70000' }, 'WORKER_HTTP_PORT="70000" (http.port): must be a TCP port'],
-    [{ SHUTDOWN_TIMEOUT: '-1' }, 'SHUTDOWN_TIMEOUT="-1" (shutdownTimeout): must be a number of seconds greater than 0'],
+    [
+      { SHUTDOWN_TIMEOUT: '-1' },
+      'SHUTDOWN_TIMEOUT="-1" (shutdownTimeout): must be a number of seconds greater than 0',
+    ],
   ])('bad value %j is refused naming the variable', (env, message) => {
     expect(() => loadConfig({ ...base, ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, ...env })).toThrow(message);
