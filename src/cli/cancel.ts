@@ -24,7 +24,7 @@ export async function cancelCommand(
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  const events = new QueueEvents(queueName, { connection: connection.duplicate(), prefix: config.queuePrefix });
+  const events = new QueueEvents(queueName, { connection: connection.duplicate({ maxRetriesPerRequest: null }), prefix: config.queuePrefix });
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);

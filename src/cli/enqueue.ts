@@ -36,7 +36,7 @@ export async function enqueueCommand(
   let events: QueueEvents | undefined;
   try {
     if (options.wait) {
-      events = new QueueEvents(queueName, { connection: connection.duplicate(), prefix: config.queuePrefix });
+      events = new QueueEvents(queueName, { connection: connection.duplicate({ maxRetriesPerRequest: null }), prefix: config.queuePrefix });
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {
