@@ -62,11 +62,6 @@ export interface A1111Job {
 
 const SDAPI_PREFIX = '/sdapi/v1/';
 const GENERATION_ENDPOINTS = ['txt2img', 'img2img', 'extra-single-image', 'extra-batch-images'];
-/** Payload fields whose type is checked here, so a typo fails naming the field before A1111 is asked. */
-const INTEGER_FIELDS = ['steps', 'width', 'height', 'batch_size', 'n_iter', 'seed', 'subseed', 'hr_second_pass_steps'];
-const NUMBER_FIELDS = ['cfg_scale', 'denoising_strength', 'hr_scale', 'subseed_strength'];
-const STRING_FIELDS = ['prompt', 'negative_prompt', 'sampler_name', 'scheduler'];
-
 /** Reads and checks an A1111 job's data; errors name the field. */
 export function parseA1111Job(data: unknown): A1111Job {
   const body = requireObject(data);
@@ -94,25 +89,8 @@ export function parseA1111Job(data: unknown): A1111Job {
   } else if (!isPlainObject(payload)) {
     throw new InvalidInputError(`field "payload" must be a JSON object, got ${describeType(payload)}`);
   }
+  // The payload's own fields are A1111's to check: its 422 names the field (body.steps) in the failure.
   const checked = payload ?? {};
-  for (const field of INTEGER_FIELDS) {
-    const value = checked[field];
-    if (value !== undefined && value !== null && !(typeof value === 'number' && Number.isInteger(value))) {
-      throw new InvalidInputError(`field "payload.${field}" must be an integer, got ${describeType(value)}`);
-    }
-  }
-  for (const field of NUMBER_FIELDS) {
-    const value = checked[field];
-    if (value !== undefined && value !== null && !(typeof value === 'number' && Number.isFinite(value))) {
-      throw new InvalidInputError(`field "payload.${field}" must be a number, got ${describeType(value)}`);
-    }
-  }
-  for (const field of STRING_FIELDS) {
-    const value = checked[field];
-    if (value !== undefined && value !== null && typeof value !== 'string') {
-      throw new InvalidInputError(`field "payload.${field}" must be a string, got ${describeType(value)}`);
-    }
-  }
   const name = relative.split(/[?#]/)[0] ?? relative;
   return {
     path: `${SDAPI_PREFIX}${relative}`,
@@ -147,8 +125,9 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
     super({
       service: 'A1111',
       http: config,
-      // The generation call blocks for the whole job.
-      requestTimeoutMs: config.timeout * 1000,
+      // The generation call blocks for the whole job; the job's own timeout (its signal)
+      // fires first, this is only a backstop.
+      requestTimeoutMs: config.timeout * 1000 + 1000,
       healthEndpoint: config.healthEndpoint,
       logger,
     });

@@ -58,8 +58,9 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
     super({
       service: 'REST service',
       http: config,
-      // A sync call is the whole job, so the call may take as long as the job may.
-      requestTimeoutMs: config.timeout * 1000,
+      // A sync call is the whole job, so the call may take as long as the job may; the
+      // job's own timeout (its signal) fires first, this is only a backstop.
+      requestTimeoutMs: config.timeout * 1000 + 1000,
       healthEndpoint: config.healthEndpoint,
       logger,
     });

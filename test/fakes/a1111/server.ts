@@ -50,6 +50,8 @@ export interface FakeA1111Server extends ListeningServer {
   generations: number;
   /** Most generations ever running at once (must stay 1). */
   maxConcurrent: number;
+  /** Most generation calls ever open at once, waiting for the lock or running. */
+  maxInFlight: number;
   /** `/sdapi/v1/progress` answers served while a generation ran. */
   busyProgressAnswers: number;
   /** Health/API answers 500 while false (a crashed model load). */
@@ -84,6 +86,7 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
   let state = idleState();
   let startedAt = 0;
   let running = 0;
+  let inFlight = 0;
   let lock: Promise<void> = Promise.resolve();
   const shutdown = new AbortController();
   const imageCache = new Map<string, string>();
@@ -228,7 +231,14 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
         if (typeof body.prompt === 'string' && body.prompt.includes('__oom__')) {
           return aError(res, 500, 'OutOfMemoryError', '', 'CUDA out of memory. Tried to allocate 2.00 GiB');
         }
-        const result = await generate(kind, body);
+        inFlight++;
+        fake.maxInFlight = Math.max(fake.maxInFlight, inFlight);
+        let result: Record<string, unknown>;
+        try {
+          result = await generate(kind, body);
+        } finally {
+          inFlight--;
+        }
         if (res.destroyed || req.socket.destroyed) return; // the client went away; A1111's thread just finishes
         return sendJson(res, 200, result);
       }
@@ -271,6 +281,7 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
     generations: 0,
     maxConcurrent: 0,
     busyProgressAnswers: 0,
+    maxInFlight: 0,
     healthy: true,
     close: async () => {
       shutdown.abort();

@@ -10,7 +10,7 @@ import { authorised, delay, listen, readText, sendJson, type ListeningServer } f
  *
  * Sync `fake`: `{ delay_ms, status, detail, retry_after, malformed, huge_bytes, hang, drop }`.
  * Async `fake`: `{ steps, step_ms, fail, no_result: "empty"|"null", status_word, submit_status,
- *   retry_after, rate_limit_polls, poll_retry_after, no_id }`.
+ *   retry_after, rate_limit_polls, poll_retry_after, fail_polls (503s after the 429s), no_id }`.
  */
 export interface FakeRestOptions {
   /** Require `Authorization: Bearer <apiKey>` on /api/*. */
@@ -183,6 +183,9 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     job.polls++;
     if (job.polls <= num(behaviour, 'rate_limit_polls', 0)) {
       return sendJson(res, 429, { detail: 'Too many status requests' }, { 'retry-after': String(num(behaviour, 'poll_retry_after', 1)) });
+    }
+    if (job.polls <= num(behaviour, 'rate_limit_polls', 0) + num(behaviour, 'fail_polls', 0)) {
+      return sendJson(res, 503, { detail: 'status store briefly unavailable' });
     }
     if (job.cancelled) return sendJson(res, 200, { job_id: job.id, status: 'cancelled', message: 'cancelled by request' });
     const { step, steps } = progressOf(job);
