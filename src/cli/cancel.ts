@@ -24,7 +24,10 @@ export async function cancelCommand(
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  const events = new QueueEvents(queueName, { connection: connection.duplicate({ maxRetriesPerRequest: null }), prefix: config.queuePrefix });
+  // QueueEvents blocks on its connection, so it needs its own with maxRetriesPerRequest null;
+  // a connection passed in is not closed by BullMQ, so it is disconnected below.
+  const eventsConnection = connection.duplicate({ maxRetriesPerRequest: null });
+  const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
@@ -63,6 +66,7 @@ export async function cancelCommand(
   } finally {
     await events.close();
     await queue.close();
+    eventsConnection.disconnect();
     connection.disconnect();
   }
 }

@@ -1,4 +1,5 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
 import { createClientRedis } from '../worker/redis.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
@@ -34,9 +35,12 @@ export async function enqueueCommand(
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
   let events: QueueEvents | undefined;
+  let eventsConnection: Redis | undefined;
   try {
     if (options.wait) {
-      events = new QueueEvents(queueName, { connection: connection.duplicate({ maxRetriesPerRequest: null }), prefix: config.queuePrefix });
+      // QueueEvents blocks, so it needs its own connection (maxRetriesPerRequest null), closed below.
+      eventsConnection = connection.duplicate({ maxRetriesPerRequest: null });
+      events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {
@@ -57,6 +61,7 @@ export async function enqueueCommand(
   } finally {
     await events?.close();
     await queue.close();
+    eventsConnection?.disconnect();
     connection.disconnect();
   }
 }
