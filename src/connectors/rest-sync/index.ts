@@ -113,27 +113,41 @@ export abstract class RestSyncConnector<TJob> implements Connector {
     const body = this.buildRequestBody(job, ctx);
     const sendsQuery = method === 'GET' || method === 'DELETE' || method === 'HEAD';
     const searchParams = sendsQuery ? toSearchParams(body) : undefined;
-    this.http.url(path); // refuses a path that leaves the base URL before anything is sent
+    if (!this.monitorServiceProgress) return this.call(job, ctx, method, path, body, searchParams, sendsQuery);
+    // Only a connector with a monitor pays for the extra controller (an abort costs a DOMException).
     ctx.progress({ progress: 1, status: 'processing', message: `waiting for ${this.options.service}` });
-
     const monitorStop = new AbortController();
-    const monitor = this.monitorServiceProgress ? this.runMonitor(job, ctx, monitorStop.signal) : undefined;
+    const monitor = this.runMonitor(job, ctx, monitorStop.signal);
     try {
-      const response = await this.http.request({
+      return await this.call(job, ctx, method, path, body, searchParams, sendsQuery);
+    } finally {
+      monitorStop.abort();
+      await monitor;
+    }
+  }
+
+  private async call(
+    job: TJob,
+    ctx: JobContext,
+    method: Method,
+    path: string,
+    body: unknown,
+    searchParams: Record<string, string | number | boolean> | undefined,
+    sendsQuery: boolean,
+  ): Promise<unknown> {
+    let response: HttpResponse;
+    try {
+      response = await this.http.request({
         method,
         path,
         ...(sendsQuery ? (searchParams ? { searchParams } : {}) : { json: body ?? {} }),
         signal: ctx.signal,
       });
-      monitorStop.abort();
-      return this.parseResponse(response, job, ctx);
     } catch (error) {
       if (this.stopServiceJob && shouldStopService(ctx.signal, error)) await this.stopSafely(job, ctx);
       throw error;
-    } finally {
-      monitorStop.abort();
-      await monitor;
     }
+    return this.parseResponse(response, job, ctx);
   }
 
   /** GETs the health endpoint (default `/health`). */

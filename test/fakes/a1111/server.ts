@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type http from 'node:http';
 import { authorised, delay, listen, readText, sendJson, type ListeningServer } from '../shared.js';
 import { makePng, sideForBase64Bytes } from './png.js';
@@ -89,6 +90,7 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
   let inFlight = 0;
   let lock: Promise<void> = Promise.resolve();
   const shutdown = new AbortController();
+  setMaxListeners(0, shutdown.signal);
   const imageCache = new Map<string, string>();
 
   function image(prompt: string): string {

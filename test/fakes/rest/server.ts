@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { authorised, delay, listen, readText, sendJson, type ListeningServer } from '../shared.js';
 
 /**
@@ -82,6 +83,8 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
   const jobs = new Map<string, FakeAsyncJob>();
   const record = options.record ?? true;
   const shutdown = new AbortController();
+  // Every delayed answer listens on it; hundreds at once are expected.
+  setMaxListeners(0, shutdown.signal);
 
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://fake');
