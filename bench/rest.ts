@@ -253,11 +253,18 @@ function round(value: number, digits: number): number {
 
 async function main(): Promise<void> {
   const which = process.argv[2] ?? 'all';
-  process.stdout.write(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load ${os.loadavg().map(l => l.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load ${os
+      .loadavg()
+      .map(l => l.toFixed(2))
+      .join(' ')}\n`,
+  );
   if (which === 'all' || which === 'throughput') {
     const result = await throughput();
     process.stdout.write(`rest throughput: ${JSON.stringify(result)}\n`);
-    process.stdout.write(`  ${result.jobs_per_s} jobs/s of an ideal ${result.ideal_jobs_per_s} = ${result.ratio} (target ≥ 0.8) ${(result.ratio ?? 0) >= 0.8 ? 'MET' : 'MISSED'}\n`);
+    process.stdout.write(
+      `  ${result.jobs_per_s} jobs/s of an ideal ${result.ideal_jobs_per_s} = ${result.ratio} (target ≥ 0.8) ${(result.ratio ?? 0) >= 0.8 ? 'MET' : 'MISSED'}\n`,
+    );
   }
   if (which === 'all' || which === 'memory') {
     const result = await memory();
@@ -266,6 +273,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

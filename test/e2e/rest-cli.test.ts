@@ -20,7 +20,10 @@ interface CliResult {
 /** Runs `node bin/emp-worker.js <args>` to its end. */
 function cli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/emp-worker.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/emp-worker.js', ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -66,7 +69,10 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
       WORKER_A1111_PASSWORD: A1111_PASSWORD,
       WORKER_A1111_PROGRESS_INTERVAL: '0.1',
     };
-    worker = spawn(process.execPath, ['bin/emp-worker.js', 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker = spawn(process.execPath, ['bin/emp-worker.js', 'start'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     worker.stdout?.on('data', (chunk: Buffer) => (workerLog += chunk.toString()));
     worker.stderr?.on('data', (chunk: Buffer) => (workerLog += chunk.toString()));
     await waitUntil(() => /"message":"worker \S+ ready"/.test(workerLog), 20_000, 'the worker ready line');
@@ -84,22 +90,36 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
     await redis.quit();
   });
 
-  test('rest: enqueue --wait prints the service\'s JSON as the output', async () => {
+  test("rest: enqueue --wait prints the service's JSON as the output", async () => {
     const result = await cli(['enqueue', 'rest', '{"text":"hello"}', '--wait'], env);
     expect(result.code).toBe(0);
     const parsed = JSON.parse(result.stdout) as { status: string; output: { echo: Record<string, unknown> } };
-    expect(parsed).toMatchObject({ status: 'success', connector: 'rest', output: { status: 'done', echo: { text: 'hello' } } });
+    expect(parsed).toMatchObject({
+      status: 'success',
+      connector: 'rest',
+      output: { status: 'done', echo: { text: 'hello' } },
+    });
   });
 
   test('rest_async: enqueue --wait follows the progress and prints the result', async () => {
-    const result = await cli(['enqueue', 'rest_async', '{"text":"later","fake":{"steps":4,"step_ms":150}}', '--wait'], env);
+    const result = await cli(
+      ['enqueue', 'rest_async', '{"text":"later","fake":{"steps":4,"step_ms":150}}', '--wait'],
+      env,
+    );
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'success', connector: 'rest_async', output: { result: { echo: { text: 'later' }, steps: 4 } } });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      status: 'success',
+      connector: 'rest_async',
+      output: { result: { echo: { text: 'later' }, steps: 4 } },
+    });
     expect(result.stderr).toMatch(/step \d of 4/);
   });
 
   test('a1111: enqueue --wait draws the sampler progress and prints images and parsed info', async () => {
-    const result = await cli(['enqueue', 'a1111', '{"payload":{"prompt":"a red fox","steps":25,"seed":7}}', '--wait'], env);
+    const result = await cli(
+      ['enqueue', 'a1111', '{"payload":{"prompt":"a red fox","steps":25,"seed":7}}', '--wait'],
+      env,
+    );
     expect(result.code).toBe(0);
     const parsed = JSON.parse(result.stdout) as { output: { images: string[]; info: { seed: number } } };
     expect(parsed.output.info.seed).toBe(7);
@@ -107,10 +127,12 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
     expect(result.stderr).toMatch(/step \d+ of 25/);
   });
 
-  test('a1111: a rejected request fails the job with A1111\'s text and a non-zero exit', async () => {
+  test("a1111: a rejected request fails the job with A1111's text and a non-zero exit", async () => {
     const result = await cli(['enqueue', 'a1111', '{"payload":{"steps":"lots"}}', '--wait'], env);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/failed: ERR_SERVICE_REJECTED: A1111 answered HTTP 422 to POST \/sdapi\/v1\/txt2img: body\.steps: value is not a valid integer/);
+    expect(result.stderr).toMatch(
+      /failed: ERR_SERVICE_REJECTED: A1111 answered HTTP 422 to POST \/sdapi\/v1\/txt2img: body\.steps: value is not a valid integer/,
+    );
   });
 
   test('rest: bad job data fails at once naming the field', async () => {
@@ -119,11 +141,15 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
     expect(result.stderr).toMatch(/failed: ERR_INVALID_INPUT: job data must be a JSON object, got an array/);
   });
 
-  test('cancel a1111 <id> reaches A1111\'s /sdapi/v1/interrupt and the job fails as cancelled', async () => {
+  test("cancel a1111 <id> reaches A1111's /sdapi/v1/interrupt and the job fails as cancelled", async () => {
     const enqueued = await cli(['enqueue', 'a1111', '{"payload":{"prompt":"endless","steps":5000}}'], env);
     const jobId = enqueued.stdout.trim();
     expect(jobId).not.toBe('');
-    await waitUntil(() => a1111.busyProgressAnswers > 0 && a1111.calls.at(-1) === 'GET /sdapi/v1/progress', 10_000, 'generation running');
+    await waitUntil(
+      () => a1111.busyProgressAnswers > 0 && a1111.calls.at(-1) === 'GET /sdapi/v1/progress',
+      10_000,
+      'generation running',
+    );
     const result = await cli(['cancel', 'a1111', jobId, '--reason', 'operator stop'], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`job ${jobId} failed: ERR_CANCELLED: cancelled: operator stop`);
@@ -134,18 +160,26 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
   test('details: a clear verdict against the fakes, and against nothing listening', async () => {
     const ok = await cli(['details', 'a1111'], env);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/service: OK — GET http:\/\/127\.0\.0\.1:\d+\/sdapi\/v1\/memory answered HTTP 200/);
+    expect(ok.stdout).toMatch(
+      /service: OK — GET http:\/\/127\.0\.0\.1:\d+\/sdapi\/v1\/memory answered HTTP 200/,
+    );
     expect(ok.stdout).toMatch(/"models":\["v1-5-pruned-emaonly\.safetensors \[6ce0161689\]"\]/);
     const asyncOk = await cli(['details', 'rest_async', '--json'], env);
     expect(asyncOk.code).toBe(0);
-    expect(JSON.parse(asyncOk.stdout)).toMatchObject({ connector: 'rest_async', probe: { healthy: true }, capabilities: { auth: 'bearer' } });
+    expect(JSON.parse(asyncOk.stdout)).toMatchObject({
+      connector: 'rest_async',
+      probe: { healthy: true },
+      capabilities: { auth: 'bearer' },
+    });
 
     const closed = await startHttpServer((_req, res) => res.end());
     const deadUrl = closed.url;
     await closed.close();
     const down = await cli(['details', 'rest'], { ...env, WORKER_REST_BASE_URL: deadUrl });
     expect(down.code).toBe(1);
-    expect(down.stdout).toMatch(/service: UNREACHABLE — REST service unreachable at http:\/\/127\.0\.0\.1:\d+ \(GET \/health\): ECONNREFUSED/);
+    expect(down.stdout).toMatch(
+      /service: UNREACHABLE — REST service unreachable at http:\/\/127\.0\.0\.1:\d+ \(GET \/health\): ECONNREFUSED/,
+    );
     const a1111Down = await cli(['details', 'a1111'], { ...env, WORKER_A1111_BASE_URL: deadUrl });
     expect(a1111Down.code).toBe(1);
     expect(a1111Down.stdout).toMatch(/"models_error":"A1111 unreachable/);
@@ -157,7 +191,7 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
     }
   });
 
-  test('credentials never appear in the worker\'s log, job data, results or failure reasons', async () => {
+  test("credentials never appear in the worker's log, job data, results or failure reasons", async () => {
     worker.kill('SIGTERM');
     const code = await new Promise<number | null>(resolve => worker.once('exit', resolve));
     expect(code).toBe(0);

@@ -9,7 +9,11 @@ export interface ListeningServer {
 }
 
 /** Starts a node:http server on `port` (0 = any free port) on loopback. */
-export async function listen(handler: http.RequestListener, port = 0, host = '127.0.0.1'): Promise<ListeningServer> {
+export async function listen(
+  handler: http.RequestListener,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<ListeningServer> {
   const server = http.createServer(handler);
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -36,9 +40,18 @@ export async function readText(req: http.IncomingMessage): Promise<string> {
 }
 
 /** Sends a JSON answer. */
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -64,7 +77,9 @@ export function authorised(
   const header = req.headers.authorization ?? '';
   if (auth.apiKey) return header === `Bearer ${auth.apiKey}`;
   if (auth.username || auth.password) {
-    return header === `Basic ${Buffer.from(`${auth.username ?? ''}:${auth.password ?? ''}`).toString('base64')}`;
+    return (
+      header === `Basic ${Buffer.from(`${auth.username ?? ''}:${auth.password ?? ''}`).toString('base64')}`
+    );
   }
   return true;
 }

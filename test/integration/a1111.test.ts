@@ -41,9 +41,13 @@ describe('a1111 connector through a real worker runtime', () => {
     events.on('progress', ({ data }) => {
       if (typeof data === 'object' && data !== null) seen.push(data as Record<string, unknown>);
     });
-    const job = await harness.run('a1111', { payload: { prompt: 'a lighthouse', steps: 30, seed: 42, batch_size: 2 } });
+    const job = await harness.run('a1111', {
+      payload: { prompt: 'a lighthouse', steps: 30, seed: 42, batch_size: 2 },
+    });
     expect(await job.getState()).toBe('completed');
-    const output = (job.returnvalue as { output: { images: string[]; info: Record<string, unknown>; parameters: unknown } }).output;
+    const output = (
+      job.returnvalue as { output: { images: string[]; info: Record<string, unknown>; parameters: unknown } }
+    ).output;
     expect(output.images).toHaveLength(2);
     for (const image of output.images) {
       expect(image.startsWith('data:')).toBe(false);
@@ -53,8 +57,12 @@ describe('a1111 connector through a real worker runtime', () => {
     expect(output.parameters).toMatchObject({ prompt: 'a lighthouse', steps: 30 });
     const sampling = seen.filter(p => p.status === 'sampling');
     expect(sampling.length).toBeGreaterThan(0);
-    expect(sampling.some(p => typeof p.step === 'number' && p.total_steps === 30 && typeof p.eta === 'number')).toBe(true);
-    for (let i = 1; i < seen.length; i++) expect(Number(seen[i]?.progress)).toBeGreaterThanOrEqual(Number(seen[i - 1]?.progress));
+    expect(
+      sampling.some(p => typeof p.step === 'number' && p.total_steps === 30 && typeof p.eta === 'number'),
+    ).toBe(true);
+    for (let i = 1; i < seen.length; i++) {
+      expect(Number(seen[i]?.progress)).toBeGreaterThanOrEqual(Number(seen[i - 1]?.progress));
+    }
     expect(seen.at(-1)).toMatchObject({ progress: 100, status: 'completed', connector: 'a1111' });
     expect(fake.busyProgressAnswers).toBeGreaterThan(0);
     expect(fake.calls).toContain('GET /sdapi/v1/progress');
@@ -62,19 +70,52 @@ describe('a1111 connector through a real worker runtime', () => {
 
   test('other sdapi endpoints work, GET included', async () => {
     const job = await harness.run('a1111', { endpoint: 'sd-models', method: 'get' });
-    expect((job.returnvalue as { output: Array<{ title: string }> }).output[0]?.title).toMatch(/v1-5-pruned-emaonly/);
-    const img = await harness.run('a1111', { endpoint: '/sdapi/v1/img2img', payload: { prompt: 'x', steps: 2, init_images: ['iVBORw0KGgo='] } });
+    expect((job.returnvalue as { output: Array<{ title: string }> }).output[0]?.title).toMatch(
+      /v1-5-pruned-emaonly/,
+    );
+    const img = await harness.run('a1111', {
+      endpoint: '/sdapi/v1/img2img',
+      payload: { prompt: 'x', steps: 2, init_images: ['iVBORw0KGgo='] },
+    });
     expect(img.returnvalue).toMatchObject({ status: 'success' });
   });
 
   test.each([
-    ['no payload', { endpoint: 'txt2img' }, 'ERR_INVALID_INPUT: field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}'],
-    ['a payload that is a string', { payload: 'a cat' }, 'ERR_INVALID_INPUT: field "payload" must be a JSON object, got a string'],
-    ['an endpoint with ..', { endpoint: '../../etc/passwd', payload: {} }, /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path .*got "\.\.\/\.\.\/etc\/passwd"$/],
-    ['an endpoint that is a URL', { endpoint: 'http://ELSEWHERE/steal', payload: {} }, /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path/],
-    ['a scheme-relative endpoint', { endpoint: '//ELSEWHERE/steal', payload: {} }, /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path/],
-    ['a bad method', { method: 'PUT', payload: {} }, 'ERR_INVALID_INPUT: field "method" must be "POST" or "GET", got "PUT"'],
-    ['an unknown field', { payload: {}, prompt: 'x' }, /^ERR_INVALID_INPUT: job data has unknown field "prompt" \(allowed: endpoint, method, payload\)$/],
+    [
+      'no payload',
+      { endpoint: 'txt2img' },
+      'ERR_INVALID_INPUT: field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
+    ],
+    [
+      'a payload that is a string',
+      { payload: 'a cat' },
+      'ERR_INVALID_INPUT: field "payload" must be a JSON object, got a string',
+    ],
+    [
+      'an endpoint with ..',
+      { endpoint: '../../etc/passwd', payload: {} },
+      /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path .*got "\.\.\/\.\.\/etc\/passwd"$/,
+    ],
+    [
+      'an endpoint that is a URL',
+      { endpoint: 'http://ELSEWHERE/steal', payload: {} },
+      /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path/,
+    ],
+    [
+      'a scheme-relative endpoint',
+      { endpoint: '//ELSEWHERE/steal', payload: {} },
+      /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path/,
+    ],
+    [
+      'a bad method',
+      { method: 'PUT', payload: {} },
+      'ERR_INVALID_INPUT: field "method" must be "POST" or "GET", got "PUT"',
+    ],
+    [
+      'an unknown field',
+      { payload: {}, prompt: 'x' },
+      /^ERR_INVALID_INPUT: job data has unknown field "prompt" \(allowed: endpoint, method, payload\)$/,
+    ],
   ])('%s fails at once naming the field, and no request leaves the worker', async (_label, data, reason) => {
     const host = new URL(elsewhere.url).host;
     const withHost = JSON.parse(JSON.stringify(data).replace('ELSEWHERE', host)) as unknown;
@@ -87,20 +128,34 @@ describe('a1111 connector through a real worker runtime', () => {
     expect(fake.calls.slice(callsBefore).filter(c => !c.includes('/memory'))).toEqual([]);
   });
 
-  test('A1111\'s 422 field list is the failure reason, not retried', async () => {
+  test("A1111's 422 field list is the failure reason, not retried", async () => {
     const job = await harness.run('a1111', { payload: { prompt: 'x', steps: 'many' } }, { attempts: 3 });
-    expect(job.failedReason).toBe('ERR_SERVICE_REJECTED: A1111 answered HTTP 422 to POST /sdapi/v1/txt2img: body.steps: value is not a valid integer');
+    expect(job.failedReason).toBe(
+      'ERR_SERVICE_REJECTED: A1111 answered HTTP 422 to POST /sdapi/v1/txt2img: body.steps: value is not a valid integer',
+    );
     expect(job.attemptsMade).toBe(1);
   });
 
-  test('A1111\'s HTTPException envelope (unknown sampler) is the failure reason, not retried', async () => {
-    const job = await harness.run('a1111', { payload: { prompt: 'x', sampler_name: 'Nope' } }, { attempts: 3 });
-    expect(job.failedReason).toBe('ERR_SERVICE_REJECTED: A1111 answered HTTP 404 to POST /sdapi/v1/txt2img: Sampler not found');
+  test("A1111's HTTPException envelope (unknown sampler) is the failure reason, not retried", async () => {
+    const job = await harness.run(
+      'a1111',
+      { payload: { prompt: 'x', sampler_name: 'Nope' } },
+      { attempts: 3 },
+    );
+    expect(job.failedReason).toBe(
+      'ERR_SERVICE_REJECTED: A1111 answered HTTP 404 to POST /sdapi/v1/txt2img: Sampler not found',
+    );
   });
 
-  test('a 500 (CUDA OOM) is retried, with A1111\'s error text', async () => {
-    const job = await harness.run('a1111', { payload: { prompt: '__oom__', steps: 2 } }, { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
-    expect(job.failedReason).toBe('ERR_SERVICE_UNAVAILABLE: A1111 answered HTTP 500 to POST /sdapi/v1/txt2img: CUDA out of memory. Tried to allocate 2.00 GiB');
+  test("a 500 (CUDA OOM) is retried, with A1111's error text", async () => {
+    const job = await harness.run(
+      'a1111',
+      { payload: { prompt: '__oom__', steps: 2 } },
+      { attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+    );
+    expect(job.failedReason).toBe(
+      'ERR_SERVICE_UNAVAILABLE: A1111 answered HTTP 500 to POST /sdapi/v1/txt2img: CUDA out of memory. Tried to allocate 2.00 GiB',
+    );
     expect(job.attemptsMade).toBe(2);
   });
 
@@ -110,7 +165,11 @@ describe('a1111 connector through a real worker runtime', () => {
     const job = await harness.run('a1111', { payload: { prompt: 'slow', steps: 1000 } }, { attempts: 1 });
     expect(job.failedReason).toBe('ERR_JOB_TIMEOUT: a1111 job exceeded its 2 s timeout and was stopped');
     expect(fake.interrupts).toBe(interruptsBefore + 1);
-    await waitUntil(() => fake.generations === generationsBefore + 1, 5_000, 'the interrupted generation to end');
+    await waitUntil(
+      () => fake.generations === generationsBefore + 1,
+      5_000,
+      'the interrupted generation to end',
+    );
     const { logs } = await harness.queue('a1111').getJobLogs(job.id ?? '');
     expect(logs).toContain('asked A1111 to stop the job (timeout)');
   });
@@ -119,7 +178,11 @@ describe('a1111 connector through a real worker runtime', () => {
     const interruptsBefore = fake.interrupts;
     const queue = harness.queue('a1111');
     const job = await queue.add('a1111', { payload: { prompt: 'cancel me', steps: 1000 } });
-    await waitUntil(() => fake.busyProgressAnswers > 0 && fake.calls.at(-1) === 'GET /sdapi/v1/progress', 5_000, 'generation running');
+    await waitUntil(
+      () => fake.busyProgressAnswers > 0 && fake.calls.at(-1) === 'GET /sdapi/v1/progress',
+      5_000,
+      'generation running',
+    );
     const out: string[] = [];
     await cancelCommand(harness.config, 'a1111', job.id ?? '', 'changed my mind', {
       write: (chunk: string) => out.push(chunk),
@@ -129,7 +192,9 @@ describe('a1111 connector through a real worker runtime', () => {
   });
 
   test('with concurrency 1 (the default) only one generation call is ever open at once', async () => {
-    const jobs = await Promise.all([1, 2, 3].map(n => harness.run('a1111', { payload: { prompt: `p${n}`, steps: 5 } })));
+    const jobs = await Promise.all(
+      [1, 2, 3].map(n => harness.run('a1111', { payload: { prompt: `p${n}`, steps: 5 } })),
+    );
     for (const job of jobs) expect(job.returnvalue).toMatchObject({ status: 'success' });
     expect(fake.maxInFlight).toBe(1);
   });
@@ -151,7 +216,9 @@ describe('a1111 connector through a real worker runtime', () => {
 describe('a1111 connector called directly', () => {
   let fake: FakeA1111Server;
   const build = (env: Record<string, string>): A1111Connector =>
-    a1111Connector.create(testConfig({ CONNECTORS: 'a1111', ...env }).connectors.a1111 as A1111Config, { logger: silent }) as A1111Connector;
+    a1111Connector.create(testConfig({ CONNECTORS: 'a1111', ...env }).connectors.a1111 as A1111Config, {
+      logger: silent,
+    }) as A1111Connector;
   beforeAll(async () => {
     fake = await startFakeA1111({ username: 'emp', password: PASSWORD, uiMode: false });
   });
@@ -168,13 +235,23 @@ describe('a1111 connector called directly', () => {
     fake.healthy = false;
     const down = await connector.checkHealth(AbortSignal.timeout(2000));
     fake.healthy = true;
-    expect(down).toEqual({ healthy: false, detail: 'A1111 answered HTTP 500 to GET /sdapi/v1/memory: CUDA error: device-side assert triggered' });
+    expect(down).toEqual({
+      healthy: false,
+      detail: 'A1111 answered HTTP 500 to GET /sdapi/v1/memory: CUDA error: device-side assert triggered',
+    });
   });
 
-  test('wrong credentials: A1111\'s 401 envelope in the health detail and capabilities, without the password', async () => {
-    const connector = build({ A1111_BASE_URL: fake.url, A1111_USERNAME: 'emp', A1111_PASSWORD: 'not-the-password' });
+  test("wrong credentials: A1111's 401 envelope in the health detail and capabilities, without the password", async () => {
+    const connector = build({
+      A1111_BASE_URL: fake.url,
+      A1111_USERNAME: 'emp',
+      A1111_PASSWORD: 'not-the-password',
+    });
     const health = await connector.checkHealth(AbortSignal.timeout(2000));
-    expect(health).toEqual({ healthy: false, detail: 'A1111 answered HTTP 401 to GET /sdapi/v1/memory: Incorrect username or password' });
+    expect(health).toEqual({
+      healthy: false,
+      detail: 'A1111 answered HTTP 401 to GET /sdapi/v1/memory: Incorrect username or password',
+    });
     const capabilities = await connector.getCapabilities(AbortSignal.timeout(2000));
     expect(capabilities.models_error).toMatch(/HTTP 401/);
     expect(JSON.stringify([health, capabilities])).not.toContain('not-the-password');
@@ -187,11 +264,16 @@ describe('a1111 connector called directly', () => {
     const connector = build({ A1111_BASE_URL: url });
     const capabilities = await connector.getCapabilities(AbortSignal.timeout(2000));
     expect(capabilities.models_error).toMatch(/A1111 unreachable at .*ECONNREFUSED/);
-    expect(await connector.checkHealth(AbortSignal.timeout(2000))).toMatchObject({ healthy: false, detail: expect.stringMatching(/ECONNREFUSED/) });
+    expect(await connector.checkHealth(AbortSignal.timeout(2000))).toMatchObject({
+      healthy: false,
+      detail: expect.stringMatching(/ECONNREFUSED/),
+    });
   });
 
   test('USE_SSL switches an http:// base URL to https://', async () => {
     const connector = build({ A1111_BASE_URL: 'http://gpu-box:7860', A1111_USE_SSL: 'true' });
-    expect(await connector.getCapabilities(AbortSignal.timeout(500))).toMatchObject({ base_url: 'https://gpu-box:7860/' });
+    expect(await connector.getCapabilities(AbortSignal.timeout(500))).toMatchObject({
+      base_url: 'https://gpu-box:7860/',
+    });
   });
 });

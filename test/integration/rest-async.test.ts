@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { cancelCommand } from '../../src/cli/cancel.js';
 import { JobAbortError } from '../../src/connectors/abortable-sleep.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { RestAsyncRestConnector, restAsyncConnector, type RestAsyncConfig } from '../../src/connectors/rest/async.js';
+import {
+  RestAsyncRestConnector,
+  restAsyncConnector,
+  type RestAsyncConfig,
+} from '../../src/connectors/rest/async.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
 import { testContext } from './rest-helpers.js';
@@ -54,29 +58,50 @@ describe('rest_async connector through a real worker runtime', () => {
   });
 
   test('other status words ("succeeded") are understood', async () => {
-    const job = await harness.run('rest_async', { fake: { steps: 1, step_ms: 10, status_word: 'succeeded' } });
+    const job = await harness.run('rest_async', {
+      fake: { steps: 1, step_ms: 10, status_word: 'succeeded' },
+    });
     expect(job.returnvalue).toMatchObject({ status: 'success' });
   });
 
   test('a service-reported failure fails the job with the service message, without retry', async () => {
-    const job = await harness.run('rest_async', { fake: { steps: 2, step_ms: 20, fail: 'GPU fell off the bus' } }, { attempts: 3 });
-    expect(job.failedReason).toMatch(/^ERR_SERVICE_FAILED: REST async service reported job ext-\w+ failed: GPU fell off the bus$/);
+    const job = await harness.run(
+      'rest_async',
+      { fake: { steps: 2, step_ms: 20, fail: 'GPU fell off the bus' } },
+      { attempts: 3 },
+    );
+    expect(job.failedReason).toMatch(
+      /^ERR_SERVICE_FAILED: REST async service reported job ext-\w+ failed: GPU fell off the bus$/,
+    );
     expect(job.attemptsMade).toBe(1);
   });
 
-  test.each(['empty', 'null'])('"completed" with no result (%s body) is a protocol failure', async noResult => {
-    const job = await harness.run('rest_async', { fake: { steps: 1, step_ms: 10, no_result: noResult } }, { attempts: 3 });
-    expect(job.failedReason).toMatch(/^ERR_PROTOCOL: REST async service reported job ext-\w+ completed but returned no result$/);
-    expect(job.attemptsMade).toBe(1);
-  });
+  test.each(['empty', 'null'])(
+    '"completed" with no result (%s body) is a protocol failure',
+    async noResult => {
+      const job = await harness.run(
+        'rest_async',
+        { fake: { steps: 1, step_ms: 10, no_result: noResult } },
+        { attempts: 3 },
+      );
+      expect(job.failedReason).toMatch(
+        /^ERR_PROTOCOL: REST async service reported job ext-\w+ completed but returned no result$/,
+      );
+      expect(job.attemptsMade).toBe(1);
+    },
+  );
 
   test('a submit answer without a job id is a protocol failure', async () => {
     const job = await harness.run('rest_async', { fake: { no_id: true } }, { attempts: 3 });
-    expect(job.failedReason).toBe('ERR_PROTOCOL: REST async service answered the submit without a job id: {"accepted":true}');
+    expect(job.failedReason).toBe(
+      'ERR_PROTOCOL: REST async service answered the submit without a job id: {"accepted":true}',
+    );
   });
 
   test('Retry-After on a rate-limited poll is honoured before the next poll', async () => {
-    const job = await harness.run('rest_async', { fake: { steps: 2, step_ms: 10, rate_limit_polls: 2, poll_retry_after: 0.4 } });
+    const job = await harness.run('rest_async', {
+      fake: { steps: 2, step_ms: 10, rate_limit_polls: 2, poll_retry_after: 0.4 },
+    });
     expect(job.returnvalue).toMatchObject({ status: 'success' });
     const externalId = (job.returnvalue as { output: { job_id: string } }).output.job_id;
     const polls = fake.seen(`/api/status/${externalId}`).map(r => r.at);
@@ -87,7 +112,11 @@ describe('rest_async connector through a real worker runtime', () => {
   });
 
   test('429 on submit delays the job (Retry-After) rather than failing an attempt', async () => {
-    const job = await harness.run('rest_async', { fake: { submit_status: 429, retry_after: 0.05 } }, { attempts: 1 });
+    const job = await harness.run(
+      'rest_async',
+      { fake: { submit_status: 429, retry_after: 0.05 } },
+      { attempts: 1 },
+    );
     expect(job.failedReason).toMatch(/^ERR_RATE_LIMITED: /);
     expect(submitsFor(fake, job.id)).toBeGreaterThan(1);
   });
@@ -103,7 +132,11 @@ describe('rest_async connector through a real worker runtime', () => {
     expect(submitsFor(fake, job.id)).toBe(1);
     const { logs } = await harness.queue('rest_async').getJobLogs(job.id ?? '');
     expect(logs.some(line => /will retry \(attempt 1 of 2\)/.test(line))).toBe(true);
-    expect(logs.some(line => /^re-attached to REST async service job ext-\w+ \(\w+\) instead of submitting again$/.test(line))).toBe(true);
+    expect(
+      logs.some(line =>
+        /^re-attached to REST async service job ext-\w+ \(\w+\) instead of submitting again$/.test(line),
+      ),
+    ).toBe(true);
   });
 
   test('cancel from the CLI calls the cancel endpoint and fails the job as cancelled', async () => {
@@ -152,9 +185,14 @@ describe('rest_async connector called directly', () => {
   afterAll(async () => fake.close());
 
   test('a checkpoint the service does not know leads to a fresh submit, logged', async () => {
-    const ctx = testContext({ fake: { steps: 1, step_ms: 5 } }, { id: 'direct-1', checkpoint: { external_job_id: 'ext-gone' }, attempt: 2 });
+    const ctx = testContext(
+      { fake: { steps: 1, step_ms: 5 } },
+      { id: 'direct-1', checkpoint: { external_job_id: 'ext-gone' }, attempt: 2 },
+    );
     const output = (await connector.process(ctx)) as { job_id: string };
-    expect(ctx.logLines[0]).toBe('REST async service does not know job ext-gone from an earlier attempt; submitting anew');
+    expect(ctx.logLines[0]).toBe(
+      'REST async service does not know job ext-gone from an earlier attempt; submitting anew',
+    );
     expect(ctx.saved.external_job_id).toBe(output.job_id);
     expect(output.job_id).not.toBe('ext-gone');
   });
@@ -163,7 +201,10 @@ describe('rest_async connector called directly', () => {
     const first = testContext({ fake: { steps: 1, step_ms: 5 } }, { id: 'direct-2' });
     const firstOutput = (await connector.process(first)) as { job_id: string };
     const submitsBefore = fake.seen('/api/submit').length;
-    const retry = testContext({ fake: { steps: 1, step_ms: 5 } }, { id: 'direct-2', checkpoint: { ...first.saved }, attempt: 2 });
+    const retry = testContext(
+      { fake: { steps: 1, step_ms: 5 } },
+      { id: 'direct-2', checkpoint: { ...first.saved }, attempt: 2 },
+    );
     expect(await connector.process(retry)).toEqual(firstOutput);
     expect(fake.seen('/api/submit').length).toBe(submitsBefore);
   });
@@ -171,7 +212,10 @@ describe('rest_async connector called directly', () => {
   test('on shutdown the service job is left running (the next attempt re-attaches); on cancel it is cancelled', async () => {
     for (const kind of ['shutdown', 'cancel'] as const) {
       const controller = new AbortController();
-      const ctx = testContext({ fake: { steps: 1000, step_ms: 100 } }, { id: `direct-${kind}`, signal: controller.signal });
+      const ctx = testContext(
+        { fake: { steps: 1000, step_ms: 100 } },
+        { id: `direct-${kind}`, signal: controller.signal },
+      );
       const running = connector.process(ctx);
       await waitUntil(() => typeof ctx.saved.external_job_id === 'string', 5_000, 'submit');
       controller.abort(new JobAbortError(kind, kind));
@@ -186,7 +230,14 @@ describe('rest_async connector called directly', () => {
     fake.healthy = false;
     const down = await connector.checkHealth(AbortSignal.timeout(2000));
     fake.healthy = true;
-    expect(down).toEqual({ healthy: false, detail: 'REST async service answered HTTP 503 to GET /health: service is starting' });
-    expect(await connector.getCapabilities()).toMatchObject({ supports_asynchronous: true, cancel_endpoint: '/api/jobs/{job_id}', poll_interval: 0.02 });
+    expect(down).toEqual({
+      healthy: false,
+      detail: 'REST async service answered HTTP 503 to GET /health: service is starting',
+    });
+    expect(await connector.getCapabilities()).toMatchObject({
+      supports_asynchronous: true,
+      cancel_endpoint: '/api/jobs/{job_id}',
+      poll_interval: 0.02,
+    });
   });
 });

@@ -24,7 +24,10 @@ describe('rest connector through a real worker runtime (Bearer auth)', () => {
   });
 
   const bodiesFor = (jobId: string | undefined): unknown[] =>
-    fake.seen('/api/process').filter(r => (r.body as { job_id?: unknown }).job_id === jobId).map(r => r.body);
+    fake
+      .seen('/api/process')
+      .filter(r => (r.body as { job_id?: unknown }).job_id === jobId)
+      .map(r => r.body);
 
   test('a job is POSTed as {job_id, ...data} with the Bearer key and its JSON answer is the output', async () => {
     const job = await harness.run('rest', { text: 'hello', n: 3 });
@@ -54,18 +57,30 @@ describe('rest connector through a real worker runtime (Bearer auth)', () => {
   });
 
   test.each([
-    [400, 'prompt is too long', /^ERR_SERVICE_REJECTED: REST service answered HTTP 400 to POST \/api\/process: prompt is too long$/],
+    [
+      400,
+      'prompt is too long',
+      /^ERR_SERVICE_REJECTED: REST service answered HTTP 400 to POST \/api\/process: prompt is too long$/,
+    ],
     [404, 'no such model', /^ERR_SERVICE_REJECTED: .*HTTP 404.*no such model/],
     [422, 'field required', /^ERR_SERVICE_REJECTED: .*HTTP 422.*body\.input: field required/],
   ])('HTTP %i fails without retry, with the service error text', async (status, detail, reason) => {
-    const job = await harness.run('rest', { fake: { status, detail } }, { attempts: 3, backoff: { type: 'fixed', delay: 10 } });
+    const job = await harness.run(
+      'rest',
+      { fake: { status, detail } },
+      { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
+    );
     expect(await job.getState()).toBe('failed');
     expect(job.failedReason).toMatch(reason);
     expect(job.attemptsMade).toBe(1);
   });
 
-  test('HTTP 500 is retried under the producer\'s attempts', async () => {
-    const job = await harness.run('rest', { fake: { status: 503, detail: 'overloaded' } }, { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+  test("HTTP 500 is retried under the producer's attempts", async () => {
+    const job = await harness.run(
+      'rest',
+      { fake: { status: 503, detail: 'overloaded' } },
+      { attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+    );
     expect(job.failedReason).toMatch(/^ERR_SERVICE_UNAVAILABLE: REST service answered HTTP 503 .*overloaded/);
     expect(job.attemptsMade).toBe(2);
     expect(bodiesFor(job.id)).toHaveLength(2);
@@ -81,7 +96,9 @@ describe('rest connector through a real worker runtime (Bearer auth)', () => {
 
   test('a non-JSON answer fails without retry, saying so', async () => {
     const job = await harness.run('rest', { fake: { malformed: true } }, { attempts: 3 });
-    expect(job.failedReason).toMatch(/^ERR_PROTOCOL: REST service answered POST \/api\/process with something that is not JSON: <html>/);
+    expect(job.failedReason).toMatch(
+      /^ERR_PROTOCOL: REST service answered POST \/api\/process with something that is not JSON: <html>/,
+    );
     expect(job.attemptsMade).toBe(1);
   });
 
@@ -92,7 +109,11 @@ describe('rest connector through a real worker runtime (Bearer auth)', () => {
   });
 
   test('a connection dropped mid-answer is a retryable unavailability', async () => {
-    const job = await harness.run('rest', { fake: { drop: true } }, { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+    const job = await harness.run(
+      'rest',
+      { fake: { drop: true } },
+      { attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+    );
     expect(job.failedReason).toMatch(/^ERR_SERVICE_UNAVAILABLE: /);
     expect(job.attemptsMade).toBe(2);
   });
@@ -104,13 +125,21 @@ describe('rest connector through a real worker runtime (Bearer auth)', () => {
 
   test('the worker keeps serving after all of that', async () => {
     const jobs = await Promise.all([1, 2, 3].map(n => harness.run('rest', { n })));
-    for (const job of jobs) expect(job.returnvalue).toMatchObject({ status: 'success', output: { status: 'done' } });
+    for (const job of jobs) {
+      expect(job.returnvalue).toMatchObject({ status: 'success', output: { status: 'done' } });
+    }
   });
 
   test('an unhealthy service pauses the queue (jobs wait, none burnt) until /health answers again', async () => {
     fake.healthy = false;
     const healthBefore = fake.seen('/health').length;
-    await waitUntil(() => harness.runtime.metrics.serviceHealthy !== undefined && fake.seen('/health').length >= healthBefore + 2, 10_000, 'health checks');
+    await waitUntil(
+      () =>
+        harness.runtime.metrics.serviceHealthy !== undefined &&
+        fake.seen('/health').length >= healthBefore + 2,
+      10_000,
+      'health checks',
+    );
     const queue = harness.queue('rest');
     // A paused BullMQ worker's in-flight blocking fetch may still take one job (reported to the
     // runtime's owner); this one absorbs it, the next must wait.
@@ -132,8 +161,18 @@ describe('rest connector with Basic auth', () => {
   let bad: RuntimeHarness;
   beforeAll(async () => {
     fake = await startFakeRest({ username: 'emp', password: PASSWORD });
-    good = await startRuntime({ CONNECTORS: 'rest', WORKER_REST_BASE_URL: fake.url, REST_USERNAME: 'emp', REST_PASSWORD: PASSWORD });
-    bad = await startRuntime({ CONNECTORS: 'rest', WORKER_REST_BASE_URL: fake.url, WORKER_REST_USERNAME: 'emp', WORKER_REST_PASSWORD: 'wrong-password-123' });
+    good = await startRuntime({
+      CONNECTORS: 'rest',
+      WORKER_REST_BASE_URL: fake.url,
+      REST_USERNAME: 'emp',
+      REST_PASSWORD: PASSWORD,
+    });
+    bad = await startRuntime({
+      CONNECTORS: 'rest',
+      WORKER_REST_BASE_URL: fake.url,
+      WORKER_REST_USERNAME: 'emp',
+      WORKER_REST_PASSWORD: 'wrong-password-123',
+    });
   });
   afterAll(async () => {
     await good.close();
@@ -150,7 +189,9 @@ describe('rest connector with Basic auth', () => {
 
   test('a wrong password is a 401 that is not retried and never shows the password', async () => {
     const job = await bad.run('rest', { hello: 1 }, { attempts: 3 });
-    expect(job.failedReason).toBe('ERR_SERVICE_REJECTED: REST service answered HTTP 401 to POST /api/process: Not authenticated');
+    expect(job.failedReason).toBe(
+      'ERR_SERVICE_REJECTED: REST service answered HTTP 401 to POST /api/process: Not authenticated',
+    );
     expect(job.attemptsMade).toBe(1);
     const { logs } = await bad.queue('rest').getJobLogs(job.id ?? '');
     expect(JSON.stringify(logs)).not.toContain('wrong-password-123');

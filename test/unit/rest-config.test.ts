@@ -15,15 +15,33 @@ describe('REST connector configuration (DESIGN §4 names)', () => {
   test('defaults', () => {
     const config = loadConfig({ ...base, CONNECTORS: 'rest,rest_async,a1111' });
     expect(config.connectors.rest).toMatchObject({
-      baseUrl: 'http://localhost:8000', endpoint: '/api/process', useSsl: false, timeout: 60, jobType: 'rest',
-      concurrency: 10, healthEndpoint: '/health', apiKey: '', username: '', password: '',
+      baseUrl: 'http://localhost:8000',
+      endpoint: '/api/process',
+      useSsl: false,
+      timeout: 60,
+      jobType: 'rest',
+      concurrency: 10,
+      healthEndpoint: '/health',
+      apiKey: '',
+      username: '',
+      password: '',
     } satisfies Partial<RestConfig>);
     expect(config.connectors.rest_async).toMatchObject({
-      baseUrl: 'http://localhost:8000', submitEndpoint: '/api/submit', statusEndpoint: '/api/status/{job_id}',
-      resultEndpoint: '/api/result/{job_id}', cancelEndpoint: '', timeout: 300, pollInterval: 2, jobType: 'rest_async', concurrency: 10,
+      baseUrl: 'http://localhost:8000',
+      submitEndpoint: '/api/submit',
+      statusEndpoint: '/api/status/{job_id}',
+      resultEndpoint: '/api/result/{job_id}',
+      cancelEndpoint: '',
+      timeout: 300,
+      pollInterval: 2,
+      jobType: 'rest_async',
+      concurrency: 10,
     } satisfies Partial<RestAsyncConfig>);
     expect(config.connectors.a1111).toMatchObject({
-      baseUrl: 'http://localhost:7860', concurrency: 1, jobType: 'a1111', healthEndpoint: '/sdapi/v1/memory',
+      baseUrl: 'http://localhost:7860',
+      concurrency: 1,
+      jobType: 'a1111',
+      healthEndpoint: '/sdapi/v1/memory',
     } satisfies Partial<A1111Config>);
   });
 
@@ -43,18 +61,41 @@ describe('REST connector configuration (DESIGN §4 names)', () => {
       A1111_USERNAME: 'u',
       A1111_PASSWORD: 'p',
     });
-    expect(config.connectors.rest).toMatchObject({ baseUrl: 'http://svc:9000', endpoint: '/v1/run', useSsl: true, timeout: 15, jobType: 'my-rest', apiKey: 'k-123', healthEndpoint: '/ping' });
-    expect(config.connectors.rest_async).toMatchObject({ pollInterval: 0.5, statusEndpoint: '/jobs/{job_id}' });
-    expect(config.connectors.a1111).toMatchObject({ baseUrl: 'http://gpu:3130', username: 'u', password: 'p' });
+    expect(config.connectors.rest).toMatchObject({
+      baseUrl: 'http://svc:9000',
+      endpoint: '/v1/run',
+      useSsl: true,
+      timeout: 15,
+      jobType: 'my-rest',
+      apiKey: 'k-123',
+      healthEndpoint: '/ping',
+    });
+    expect(config.connectors.rest_async).toMatchObject({
+      pollInterval: 0.5,
+      statusEndpoint: '/jobs/{job_id}',
+    });
+    expect(config.connectors.a1111).toMatchObject({
+      baseUrl: 'http://gpu:3130',
+      username: 'u',
+      password: 'p',
+    });
     const shown = JSON.stringify(redactedConfig(config));
     expect(shown).not.toContain('k-123');
     expect(shown).not.toContain('"p"');
   });
 
   test.each([
-    ['WORKER_REST_ENDPOINT', 'http://evil/x', /WORKER_REST_ENDPOINT="http:\/\/evil\/x" \(connectors\.rest\.endpoint\): must be a path below the base URL/],
+    [
+      'WORKER_REST_ENDPOINT',
+      'http://evil/x',
+      /WORKER_REST_ENDPOINT="http:\/\/evil\/x" \(connectors\.rest\.endpoint\): must be a path below the base URL/,
+    ],
     ['WORKER_REST_ENDPOINT', '/a/../../b', /WORKER_REST_ENDPOINT.*must be a path below the base URL/],
-    ['WORKER_REST_BASE_URL', 'ftp://x', /WORKER_REST_BASE_URL="ftp:\/\/x" \(connectors\.rest\.baseUrl\): must start with http:\/\/ or https:\/\//],
+    [
+      'WORKER_REST_BASE_URL',
+      'ftp://x',
+      /WORKER_REST_BASE_URL="ftp:\/\/x" \(connectors\.rest\.baseUrl\): must start with http:\/\/ or https:\/\//,
+    ],
     ['WORKER_REST_USE_SSL', 'maybe', /WORKER_REST_USE_SSL="maybe".*must be true or false/],
     ['WORKER_REST_ASYNC_POLL_INTERVAL', '0', /WORKER_REST_ASYNC_POLL_INTERVAL="0".*greater than 0/],
     ['WORKER_REST_ASYNC_CANCEL_METHOD', 'GET', /WORKER_REST_ASYNC_CANCEL_METHOD/],
@@ -106,19 +147,44 @@ describe('REST helpers', () => {
   });
 
   test('an A1111 job: endpoint forms and defaults', () => {
-    expect(parseA1111Job({ payload: { prompt: 'x' } })).toMatchObject({ path: '/sdapi/v1/txt2img', method: 'POST', generates: true });
-    expect(parseA1111Job({ endpoint: '/sdapi/v1/img2img', payload: {} })).toMatchObject({ path: '/sdapi/v1/img2img', generates: true });
-    expect(parseA1111Job({ endpoint: 'options', method: 'GET' })).toMatchObject({ path: '/sdapi/v1/options', method: 'GET', generates: false, payload: {} });
+    expect(parseA1111Job({ payload: { prompt: 'x' } })).toMatchObject({
+      path: '/sdapi/v1/txt2img',
+      method: 'POST',
+      generates: true,
+    });
+    expect(parseA1111Job({ endpoint: '/sdapi/v1/img2img', payload: {} })).toMatchObject({
+      path: '/sdapi/v1/img2img',
+      generates: true,
+    });
+    expect(parseA1111Job({ endpoint: 'options', method: 'GET' })).toMatchObject({
+      path: '/sdapi/v1/options',
+      method: 'GET',
+      generates: false,
+      payload: {},
+    });
     expect(() => parseA1111Job({ endpoint: 'file:///etc/passwd', payload: {} })).toThrow(/field "endpoint"/);
-    expect(() => parseA1111Job({ endpoint: 42, payload: {} })).toThrow('field "endpoint" must be an sdapi path such as "txt2img", got a number');
+    expect(() => parseA1111Job({ endpoint: 42, payload: {} })).toThrow(
+      'field "endpoint" must be an sdapi path such as "txt2img", got a number',
+    );
   });
 
   test('the HttpClient also refuses a path that leaves the base URL, through the connector', async () => {
     const config = loadConfig({ ...base }).connectors.rest as RestConfig;
     // A config that skipped validation: the client is the second line of defence.
-    const connector = new RestConnector({ ...config, endpoint: '//evil.example/x' }, createLogger({ level: 'silent', format: 'json' }));
-    await expect(connector.process(testContext({ a: 1 }))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', retryable: false });
-    const dotted = new RestConnector({ ...config, endpoint: '/api/../../admin' }, createLogger({ level: 'silent', format: 'json' }));
-    await expect(dotted.process(testContext({ a: 1 }))).rejects.toThrow('must be a relative path without ".."');
+    const connector = new RestConnector(
+      { ...config, endpoint: '//evil.example/x' },
+      createLogger({ level: 'silent', format: 'json' }),
+    );
+    await expect(connector.process(testContext({ a: 1 }))).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      retryable: false,
+    });
+    const dotted = new RestConnector(
+      { ...config, endpoint: '/api/../../admin' },
+      createLogger({ level: 'silent', format: 'json' }),
+    );
+    await expect(dotted.process(testContext({ a: 1 }))).rejects.toThrow(
+      'must be a relative path without ".."',
+    );
   });
 });

@@ -1,7 +1,11 @@
 import type { Schema } from 'convict';
 import type { Method } from 'got';
 import type { Logger } from 'winston';
-import { commonConnectorSchema, connectorEnv, type CommonConnectorConfig } from '../../config/connector-schema.js';
+import {
+  commonConnectorSchema,
+  connectorEnv,
+  type CommonConnectorConfig,
+} from '../../config/connector-schema.js';
 import { formats } from '../../config/formats.js';
 import { abortableSleep } from '../abortable-sleep.js';
 import { InvalidInputError } from '../errors.js';
@@ -17,7 +21,13 @@ import {
   type HttpServiceConfig,
 } from '../rest-sync/index.js';
 import type { Capabilities, JobContext } from '../types.js';
-import { describeType, isPlainObject, rejectUnknownFields, requireObject, type JsonObject } from '../validate.js';
+import {
+  describeType,
+  isPlainObject,
+  rejectUnknownFields,
+  requireObject,
+  type JsonObject,
+} from '../validate.js';
 
 /** Logged at start-up and shown by `emp-worker details a1111`. */
 export const VERSION = '1.0.0';
@@ -68,9 +78,16 @@ export function parseA1111Job(data: unknown): A1111Job {
   rejectUnknownFields(body, ['endpoint', 'method', 'payload']);
   const endpoint = body.endpoint === undefined || body.endpoint === null ? 'txt2img' : body.endpoint;
   if (typeof endpoint !== 'string' || endpoint.trim() === '') {
-    throw new InvalidInputError(`field "endpoint" must be an sdapi path such as "txt2img", got ${describeType(endpoint)}`);
+    throw new InvalidInputError(
+      `field "endpoint" must be an sdapi path such as "txt2img", got ${describeType(endpoint)}`,
+    );
   }
-  if (endpoint.includes('..') || endpoint.includes('//') || endpoint.includes('\\') || /^[a-z][a-z0-9+.-]*:/i.test(endpoint)) {
+  if (
+    endpoint.includes('..') ||
+    endpoint.includes('//') ||
+    endpoint.includes('\\') ||
+    /^[a-z][a-z0-9+.-]*:/i.test(endpoint)
+  ) {
     throw new InvalidInputError(
       `field "endpoint" must be an sdapi path such as "txt2img" or "img2img" (no "..", scheme or "//"), got "${endpoint.slice(0, 80)}"`,
     );
@@ -79,12 +96,16 @@ export function parseA1111Job(data: unknown): A1111Job {
   const methodValue = body.method === undefined || body.method === null ? 'POST' : body.method;
   const method = typeof methodValue === 'string' ? methodValue.toUpperCase() : methodValue;
   if (method !== 'GET' && method !== 'POST') {
-    throw new InvalidInputError(`field "method" must be "POST" or "GET", got ${typeof methodValue === 'string' ? `"${methodValue}"` : describeType(methodValue)}`);
+    throw new InvalidInputError(
+      `field "method" must be "POST" or "GET", got ${typeof methodValue === 'string' ? `"${methodValue}"` : describeType(methodValue)}`,
+    );
   }
   const payload = body.payload;
   if (payload === undefined || payload === null) {
     if (method === 'POST') {
-      throw new InvalidInputError('field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}');
+      throw new InvalidInputError(
+        'field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
+      );
     }
   } else if (!isPlainObject(payload)) {
     throw new InvalidInputError(`field "payload" must be a JSON object, got ${describeType(payload)}`);
@@ -105,7 +126,13 @@ export function parseA1111Job(data: unknown): A1111Job {
 interface A1111Progress {
   progress?: number;
   eta_relative?: number;
-  state?: { sampling_step?: number; sampling_steps?: number; job_count?: number; job_no?: number; interrupted?: boolean };
+  state?: {
+    sampling_step?: number;
+    sampling_steps?: number;
+    job_count?: number;
+    job_no?: number;
+    interrupted?: boolean;
+  };
   textinfo?: string | null;
 }
 
@@ -160,7 +187,11 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
     }
   }
 
-  protected override async monitorServiceProgress(job: A1111Job, ctx: JobContext, signal: AbortSignal): Promise<void> {
+  protected override async monitorServiceProgress(
+    job: A1111Job,
+    ctx: JobContext,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (!job.generates) return;
     const intervalMs = this.config.progressInterval * 1000;
     for (;;) {
@@ -176,7 +207,9 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
         });
       } catch (error) {
         if (signal.aborted) return;
-        ctx.logger.debug('A1111 progress poll failed', { error: error instanceof Error ? error.message : String(error) });
+        ctx.logger.debug('A1111 progress poll failed', {
+          error: error instanceof Error ? error.message : String(error),
+        });
         continue;
       }
       if (signal.aborted) return;
@@ -184,8 +217,18 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
     }
   }
 
-  protected override async stopServiceJob(_job: A1111Job, _ctx: JobContext, signal: AbortSignal): Promise<void> {
-    await this.http.request({ method: 'POST', path: `${SDAPI_PREFIX}interrupt`, json: {}, signal, timeoutMs: 5_000 });
+  protected override async stopServiceJob(
+    _job: A1111Job,
+    _ctx: JobContext,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.http.request({
+      method: 'POST',
+      path: `${SDAPI_PREFIX}interrupt`,
+      json: {},
+      signal,
+      timeoutMs: 5_000,
+    });
   }
 
   async getCapabilities(signal: AbortSignal): Promise<Capabilities> {
@@ -210,11 +253,18 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
       ctx.progress({ status: 'queued', message: 'waiting for A1111 to start the generation' });
       return;
     }
-    const fraction = typeof answer.progress === 'number' && Number.isFinite(answer.progress) ? answer.progress : 0;
+    const fraction =
+      typeof answer.progress === 'number' && Number.isFinite(answer.progress) ? answer.progress : 0;
     const step = state.sampling_step;
     const total = state.sampling_steps;
-    const eta = typeof answer.eta_relative === 'number' && Number.isFinite(answer.eta_relative) ? answer.eta_relative : undefined;
-    const stepText = typeof step === 'number' && typeof total === 'number' && total > 0 ? `step ${step} of ${total}` : 'generating';
+    const eta =
+      typeof answer.eta_relative === 'number' && Number.isFinite(answer.eta_relative)
+        ? answer.eta_relative
+        : undefined;
+    const stepText =
+      typeof step === 'number' && typeof total === 'number' && total > 0
+        ? `step ${step} of ${total}`
+        : 'generating';
     ctx.progress({
       // 99 at most: 100 means "done", which only the finished call can say.
       progress: Math.min(99, Math.max(0, fraction * 100)),
@@ -226,11 +276,17 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
     });
   }
 
-  private async list(path: string, field: string, signal: AbortSignal): Promise<string[] | { error: string }> {
+  private async list(
+    path: string,
+    field: string,
+    signal: AbortSignal,
+  ): Promise<string[] | { error: string }> {
     try {
       const items = await this.http.json<unknown>({ method: 'GET', path, signal, timeoutMs: 5_000 });
       if (!Array.isArray(items)) return { error: `${path} did not answer a list` };
-      return items.flatMap(item => (isPlainObject(item) && typeof item[field] === 'string' ? [item[field]] : []));
+      return items.flatMap(item =>
+        isPlainObject(item) && typeof item[field] === 'string' ? [item[field]] : [],
+      );
     } catch (error) {
       return { error: error instanceof Error ? error.message : String(error) };
     }

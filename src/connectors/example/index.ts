@@ -12,7 +12,11 @@
  */
 import type { Schema } from 'convict';
 import type { Logger } from 'winston';
-import { commonConnectorSchema, connectorEnv, type CommonConnectorConfig } from '../../config/connector-schema.js';
+import {
+  commonConnectorSchema,
+  connectorEnv,
+  type CommonConnectorConfig,
+} from '../../config/connector-schema.js';
 import { formats } from '../../config/formats.js';
 import { InvalidInputError, ProtocolError } from '../errors.js';
 import { defineConnector } from '../registry-types.js';
@@ -81,7 +85,9 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
       throw new InvalidInputError('field "text" must be a non-empty string');
     }
     if (text.length > MAX_TEXT_LENGTH) {
-      throw new InvalidInputError(`field "text" is ${text.length} characters, more than the ${MAX_TEXT_LENGTH} Lingo accepts`);
+      throw new InvalidInputError(
+        `field "text" is ${text.length} characters, more than the ${MAX_TEXT_LENGTH} Lingo accepts`,
+      );
     }
     if (typeof targetLang !== 'string' || !/^[a-z]{2}$/.test(targetLang)) {
       throw new InvalidInputError('field "target_lang" must be a two-letter language code such as "de"');
@@ -127,7 +133,7 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
     const progress = percent === undefined ? {} : { progress: percent };
     switch (translation.state) {
       case 'QUEUED':
-        return { state: 'queued', message: 'waiting in Lingo\'s queue' };
+        return { state: 'queued', message: "waiting in Lingo's queue" };
       case 'WORKING':
         return { state: 'running', ...progress, message: `translating (${percent ?? '?'} %)` };
       case 'DONE':

@@ -2,7 +2,12 @@ import type { Method } from 'got';
 import { abortKind, abortableSleep } from '../abortable-sleep.js';
 import { ProtocolError, RateLimitedError, ServiceFailedError } from '../errors.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
-import { STOP_REQUEST_TIMEOUT_MS, createServiceClient, probeHealth, type RestServiceOptions } from '../rest-sync/index.js';
+import {
+  STOP_REQUEST_TIMEOUT_MS,
+  createServiceClient,
+  probeHealth,
+  type RestServiceOptions,
+} from '../rest-sync/index.js';
 import type { Capabilities, Connector, HealthResult, JobContext } from '../types.js';
 import { isPlainObject } from '../validate.js';
 
@@ -115,11 +120,19 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
     if (!isPlainObject(body)) {
       throw new ProtocolError(`${this.options.service} status answer is not a JSON object`);
     }
-    const word = typeof body.status === 'string' ? body.status : typeof body.state === 'string' ? body.state : undefined;
-    if (word === undefined) throw new ProtocolError(`${this.options.service} status answer has no "status" field`);
+    const word =
+      typeof body.status === 'string' ? body.status : typeof body.state === 'string' ? body.state : undefined;
+    if (word === undefined) {
+      throw new ProtocolError(`${this.options.service} status answer has no "status" field`);
+    }
     const message =
-      typeof body.message === 'string' ? body.message : typeof body.error === 'string' ? body.error : undefined;
-    const progress = typeof body.progress === 'number' && Number.isFinite(body.progress) ? body.progress : undefined;
+      typeof body.message === 'string'
+        ? body.message
+        : typeof body.error === 'string'
+          ? body.error
+          : undefined;
+    const progress =
+      typeof body.progress === 'number' && Number.isFinite(body.progress) ? body.progress : undefined;
     const result = body.result !== undefined ? body.result : body.output;
     return {
       state: normaliseState(word) ?? 'running',
@@ -151,7 +164,9 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
         if (found.kind === 'status') {
           jobId = saved;
           ({ status, wait } = found);
-          await ctx.log(`re-attached to ${service} job ${saved} (${status.state}) instead of submitting again`);
+          await ctx.log(
+            `re-attached to ${service} job ${saved} (${status.state}) instead of submitting again`,
+          );
         } else {
           await ctx.log(`${service} does not know job ${saved} from an earlier attempt; submitting anew`);
         }
@@ -168,10 +183,14 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
           this.reportProgress(ctx, jobId, status);
           if (status.state === 'completed') break;
           if (status.state === 'failed') {
-            throw new ServiceFailedError(`${service} reported job ${jobId} failed${status.message ? `: ${status.message}` : ''}`);
+            throw new ServiceFailedError(
+              `${service} reported job ${jobId} failed${status.message ? `: ${status.message}` : ''}`,
+            );
           }
           if (status.state === 'cancelled') {
-            throw new ServiceFailedError(`${service} cancelled job ${jobId}${status.message ? `: ${status.message}` : ''}`);
+            throw new ServiceFailedError(
+              `${service} cancelled job ${jobId}${status.message ? `: ${status.message}` : ''}`,
+            );
           }
         }
         await abortableSleep(wait ?? this.options.pollIntervalMs, ctx.signal);
@@ -179,7 +198,11 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
         wait = undefined;
       }
 
-      ctx.progress({ progress: 90, status: 'finalizing', message: `fetching the result of ${service} job ${jobId}` });
+      ctx.progress({
+        progress: 90,
+        status: 'finalizing',
+        message: `fetching the result of ${service} job ${jobId}`,
+      });
       return await this.fetchResult(jobId, status, ctx);
     } catch (error) {
       if (ctx.signal.aborted && jobId !== undefined) await this.onAbort(jobId, ctx);
@@ -222,7 +245,8 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
         method: 'GET',
         path: this.getStatusEndpoint(jobId),
         signal: ctx.signal,
-        acceptStatus: status => (status >= 200 && status < 300) || (reattaching && (status === 404 || status === 410)),
+        acceptStatus: status =>
+          (status >= 200 && status < 300) || (reattaching && (status === 404 || status === 410)),
       });
     } catch (error) {
       if (error instanceof RateLimitedError) {
@@ -238,7 +262,11 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
     };
   }
 
-  private async fetchResult(jobId: string, status: AsyncJobStatus | undefined, ctx: JobContext): Promise<unknown> {
+  private async fetchResult(
+    jobId: string,
+    status: AsyncJobStatus | undefined,
+    ctx: JobContext,
+  ): Promise<unknown> {
     const service = this.options.service;
     const path = this.getResultEndpoint(jobId);
     let result: unknown;
@@ -256,7 +284,8 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
 
   private reportProgress(ctx: JobContext, jobId: string, status: AsyncJobStatus): void {
     const service = this.options.service;
-    const scaled = status.progress === undefined ? undefined : 10 + 0.8 * Math.min(100, Math.max(0, status.progress));
+    const scaled =
+      status.progress === undefined ? undefined : 10 + 0.8 * Math.min(100, Math.max(0, status.progress));
     ctx.progress({
       ...(scaled !== undefined ? { progress: scaled } : {}),
       status: status.state,

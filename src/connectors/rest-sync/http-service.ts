@@ -20,7 +20,10 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
  * The base URL, USE_SSL, response cap and auth keys of an HTTP service, as
  * `WORKER_<NAME>_BASE_URL`, `_USE_SSL`, `_MAX_RESPONSE_BYTES`, `_API_KEY`, `_USERNAME`, `_PASSWORD`.
  */
-export function httpServiceSchema(connector: string, defaults: { baseUrl: string }): Schema<HttpServiceConfig> {
+export function httpServiceSchema(
+  connector: string,
+  defaults: { baseUrl: string },
+): Schema<HttpServiceConfig> {
   return {
     baseUrl: {
       doc: `Base URL of the ${connector} service (http:// or https://).`,

@@ -37,7 +37,9 @@ export interface RestServiceOptions {
 export const STOP_REQUEST_TIMEOUT_MS = 5_000;
 
 /** Builds the shared {@link HttpClient} for a REST connector's service settings. */
-export function createServiceClient(options: Pick<RestServiceOptions, 'service' | 'http' | 'requestTimeoutMs'>): HttpClient {
+export function createServiceClient(
+  options: Pick<RestServiceOptions, 'service' | 'http' | 'requestTimeoutMs'>,
+): HttpClient {
   return new HttpClient({
     service: options.service,
     baseUrl: effectiveBaseUrl(options.http),
@@ -48,12 +50,19 @@ export function createServiceClient(options: Pick<RestServiceOptions, 'service' 
 }
 
 /** GETs a health path: healthy on any 2xx, the answer (or failure) in one line. */
-export async function probeHealth(http: HttpClient, path: string, signal: AbortSignal): Promise<HealthResult> {
+export async function probeHealth(
+  http: HttpClient,
+  path: string,
+  signal: AbortSignal,
+): Promise<HealthResult> {
   const target = `${http.url(path || '/').toString()}`;
   const started = Date.now();
   try {
     const response = await http.request({ method: 'GET', path: path || '/', signal, timeoutMs: 5_000 });
-    return { healthy: true, detail: `GET ${target} answered HTTP ${response.status} in ${Date.now() - started} ms` };
+    return {
+      healthy: true,
+      detail: `GET ${target} answered HTTP ${response.status} in ${Date.now() - started} ms`,
+    };
   } catch (error) {
     return { healthy: false, detail: error instanceof Error ? error.message : String(error) };
   }
@@ -113,7 +122,9 @@ export abstract class RestSyncConnector<TJob> implements Connector {
     const body = this.buildRequestBody(job, ctx);
     const sendsQuery = method === 'GET' || method === 'DELETE' || method === 'HEAD';
     const searchParams = sendsQuery ? toSearchParams(body) : undefined;
-    if (!this.monitorServiceProgress) return this.call(job, ctx, method, path, body, searchParams, sendsQuery);
+    if (!this.monitorServiceProgress) {
+      return this.call(job, ctx, method, path, body, searchParams, sendsQuery);
+    }
     // Only a connector with a monitor pays for the extra controller (an abort costs a DOMException).
     ctx.progress({ progress: 1, status: 'processing', message: `waiting for ${this.options.service}` });
     const monitorStop = new AbortController();
@@ -162,7 +173,9 @@ export abstract class RestSyncConnector<TJob> implements Connector {
       await this.monitorServiceProgress?.(job, ctx, AbortSignal.any([signal, ctx.signal]));
     } catch (error) {
       if (!signal.aborted && !ctx.signal.aborted) {
-        ctx.logger.debug('progress monitor stopped', { error: error instanceof Error ? error.message : String(error) });
+        ctx.logger.debug('progress monitor stopped', {
+          error: error instanceof Error ? error.message : String(error),
+        });
       }
     }
   }
@@ -170,7 +183,9 @@ export abstract class RestSyncConnector<TJob> implements Connector {
   private async stopSafely(job: TJob, ctx: JobContext): Promise<void> {
     try {
       await this.stopServiceJob?.(job, ctx, AbortSignal.timeout(STOP_REQUEST_TIMEOUT_MS));
-      await ctx.log(`asked ${this.options.service} to stop the job (${abortKind(ctx.signal) ?? 'request timed out'})`);
+      await ctx.log(
+        `asked ${this.options.service} to stop the job (${abortKind(ctx.signal) ?? 'request timed out'})`,
+      );
     } catch (error) {
       ctx.logger.warn(`could not ask ${this.options.service} to stop the job`, {
         error: error instanceof Error ? error.message : String(error),
@@ -191,12 +206,16 @@ function shouldStopService(signal: AbortSignal, error: unknown): boolean {
 /** A flat JSON object as query parameters; anything else is bad input for a GET. */
 function toSearchParams(body: unknown): Record<string, string | number | boolean> | undefined {
   if (body === undefined || body === null) return undefined;
-  if (!isPlainObject(body)) throw new InvalidInputError('a GET request takes its parameters as a flat JSON object');
+  if (!isPlainObject(body)) {
+    throw new InvalidInputError('a GET request takes its parameters as a flat JSON object');
+  }
   const params: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(body)) {
     if (value === undefined || value === null) continue;
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-      throw new InvalidInputError(`field "${key}" must be a string, number or boolean to be sent as a query parameter`);
+      throw new InvalidInputError(
+        `field "${key}" must be a string, number or boolean to be sent as a query parameter`,
+      );
     }
     params[key] = value;
   }

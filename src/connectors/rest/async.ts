@@ -1,7 +1,11 @@
 import type { Schema } from 'convict';
 import type { Method } from 'got';
 import type { Logger } from 'winston';
-import { commonConnectorSchema, connectorEnv, type CommonConnectorConfig } from '../../config/connector-schema.js';
+import {
+  commonConnectorSchema,
+  connectorEnv,
+  type CommonConnectorConfig,
+} from '../../config/connector-schema.js';
 import { formats } from '../../config/formats.js';
 import { defineConnector } from '../registry-types.js';
 import { RestAsyncConnector, fillJobId } from '../rest-async/index.js';

@@ -1,6 +1,10 @@
 import type { Schema } from 'convict';
 import type { Logger } from 'winston';
-import { commonConnectorSchema, connectorEnv, type CommonConnectorConfig } from '../../config/connector-schema.js';
+import {
+  commonConnectorSchema,
+  connectorEnv,
+  type CommonConnectorConfig,
+} from '../../config/connector-schema.js';
 import { defineConnector } from '../registry-types.js';
 import {
   RestSyncConnector,

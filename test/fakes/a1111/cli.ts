@@ -19,7 +19,9 @@ async function main(): Promise<void> {
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
   });
-  process.stdout.write(`fake A1111 listening on ${fake.url} (POST /sdapi/v1/txt2img, GET /sdapi/v1/progress, POST /sdapi/v1/interrupt)\n`);
+  process.stdout.write(
+    `fake A1111 listening on ${fake.url} (POST /sdapi/v1/txt2img, GET /sdapi/v1/progress, POST /sdapi/v1/interrupt)\n`,
+  );
   const stop = (): void => {
     void fake.close().then(() => process.exit(0));
   };

@@ -15,7 +15,11 @@ function chunk(type: string, data: Buffer): Buffer {
  * about width × height × 3 bytes (how the benchmark makes 4 MB results); otherwise a flat
  * colour. A `parameters` text chunk carries the infotext, as A1111's PNGs do.
  */
-export function makePng(width: number, height: number, options: { noise?: boolean; colour?: number; text?: string } = {}): Buffer {
+export function makePng(
+  width: number,
+  height: number,
+  options: { noise?: boolean; colour?: number; text?: string } = {},
+): Buffer {
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);

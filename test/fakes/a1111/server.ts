@@ -61,12 +61,29 @@ export interface FakeA1111Server extends ListeningServer {
 
 const SAMPLERS = ['DPM++ 2M', 'Euler a', 'Euler', 'DDIM'];
 const MODELS = [
-  { title: 'v1-5-pruned-emaonly.safetensors [6ce0161689]', model_name: 'v1-5-pruned-emaonly', hash: '6ce0161689', sha256: '6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa', filename: '/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors', config: null },
+  {
+    title: 'v1-5-pruned-emaonly.safetensors [6ce0161689]',
+    model_name: 'v1-5-pruned-emaonly',
+    hash: '6ce0161689',
+    sha256: '6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa',
+    filename: '/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors',
+    config: null,
+  },
 ];
 const INT_FIELDS = ['steps', 'width', 'height', 'batch_size', 'n_iter', 'seed'];
 
 function idleState(): State {
-  return { skipped: false, interrupted: false, stopping_generation: false, job: '', job_count: 0, job_timestamp: '0', job_no: 0, sampling_step: 0, sampling_steps: 0 };
+  return {
+    skipped: false,
+    interrupted: false,
+    stopping_generation: false,
+    job: '',
+    job_count: 0,
+    job_timestamp: '0',
+    job_no: 0,
+    sampling_step: 0,
+    sampling_steps: 0,
+  };
 }
 
 function timestamp(): string {
@@ -98,7 +115,11 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
     let cached = imageCache.get(key);
     if (!cached) {
       cached = options.imageBase64Bytes
-        ? makePng(sideForBase64Bytes(options.imageBase64Bytes), sideForBase64Bytes(options.imageBase64Bytes), { noise: true }).toString('base64')
+        ? makePng(
+            sideForBase64Bytes(options.imageBase64Bytes),
+            sideForBase64Bytes(options.imageBase64Bytes),
+            { noise: true },
+          ).toString('base64')
         : makePng(8, 8, { text: prompt.slice(0, 60) }).toString('base64');
       imageCache.set(key, cached);
     }
@@ -118,12 +139,16 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
     }
   }
 
-  async function generate(kind: 'txt2img' | 'img2img', req: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async function generate(
+    kind: 'txt2img' | 'img2img',
+    req: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const steps = typeof req.steps === 'number' ? req.steps : 50;
     const nIter = typeof req.n_iter === 'number' ? req.n_iter : 1;
     const batchSize = typeof req.batch_size === 'number' ? req.batch_size : 1;
     const prompt = typeof req.prompt === 'string' ? req.prompt : '';
-    const seed = typeof req.seed === 'number' && req.seed !== -1 ? req.seed : Math.floor(Math.random() * 2 ** 32);
+    const seed =
+      typeof req.seed === 'number' && req.seed !== -1 ? req.seed : Math.floor(Math.random() * 2 ** 32);
     return withLock(async () => {
       running++;
       fake.maxConcurrent = Math.max(fake.maxConcurrent, running);
@@ -160,7 +185,11 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
           infotexts: images.map(() => `${prompt}\nSteps: ${steps}, Seed: ${seed}`),
           version: 'v1.10.1',
         };
-        return { images, parameters: { ...req, steps, n_iter: nIter, batch_size: batchSize }, info: JSON.stringify(info) };
+        return {
+          images,
+          parameters: { ...req, steps, n_iter: nIter, batch_size: batchSize },
+          info: JSON.stringify(info),
+        };
       } finally {
         fake.generations++;
         running--;
@@ -176,10 +205,18 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
     fake.busyProgressAnswers++;
     let value = 0.01;
     if (state.job_count > 0) value += state.job_no / state.job_count;
-    if (state.sampling_steps > 0 && state.job_count > 0) value += (1 / state.job_count) * (state.sampling_step / state.sampling_steps);
+    if (state.sampling_steps > 0 && state.job_count > 0) {
+      value += (1 / state.job_count) * (state.sampling_step / state.sampling_steps);
+    }
     value = Math.min(value, 1);
     const elapsed = (Date.now() - startedAt) / 1000;
-    return { progress: value, eta_relative: elapsed / value - elapsed, state, current_image: null, textinfo: null };
+    return {
+      progress: value,
+      eta_relative: elapsed / value - elapsed,
+      state,
+      current_image: null,
+      textinfo: null,
+    };
   }
 
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -198,16 +235,28 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
     if (options.username || options.password) {
       const header = req.headers.authorization ?? '';
       if (!header.startsWith('Basic ')) return aError(res, 401, 'HTTPException', 'Not authenticated');
-      if (!authorised(req, options)) return aError(res, 401, 'HTTPException', 'Incorrect username or password');
+      if (!authorised(req, options)) {
+        return aError(res, 401, 'HTTPException', 'Incorrect username or password');
+      }
     }
     const route = path.slice('/sdapi/v1/'.length);
     let body: Record<string, unknown> = {};
     if (method === 'POST' && text.trim() !== '') {
       try {
         const parsed: unknown = JSON.parse(text);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+          body = parsed as Record<string, unknown>;
+        }
       } catch {
-        return sendJson(res, 422, { detail: [{ loc: ['body', 0], msg: 'Expecting value: line 1 column 1 (char 0)', type: 'value_error.jsondecode' }] });
+        return sendJson(res, 422, {
+          detail: [
+            {
+              loc: ['body', 0],
+              msg: 'Expecting value: line 1 column 1 (char 0)',
+              type: 'value_error.jsondecode',
+            },
+          ],
+        });
       }
     }
 
@@ -222,14 +271,20 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
           // pydantic v1 coerces "20" to 20 but not "twenty".
           if (typeof value === 'string' && /^-?\d+$/.test(value)) body[field] = Number(value);
           else if (typeof value !== 'number' || !Number.isInteger(value)) {
-            errors.push({ loc: ['body', field], msg: 'value is not a valid integer', type: 'type_error.integer' });
+            errors.push({
+              loc: ['body', field],
+              msg: 'value is not a valid integer',
+              type: 'type_error.integer',
+            });
           }
         }
         if (errors.length > 0) return sendJson(res, 422, { detail: errors });
         if (typeof body.sampler_name === 'string' && !SAMPLERS.includes(body.sampler_name)) {
           return aError(res, 404, 'HTTPException', 'Sampler not found');
         }
-        if (kind === 'img2img' && !Array.isArray(body.init_images)) return aError(res, 404, 'HTTPException', 'Init image not found');
+        if (kind === 'img2img' && !Array.isArray(body.init_images)) {
+          return aError(res, 404, 'HTTPException', 'Init image not found');
+        }
         if (typeof body.prompt === 'string' && body.prompt.includes('__oom__')) {
           return aError(res, 500, 'OutOfMemoryError', '', 'CUDA out of memory. Tried to allocate 2.00 GiB');
         }
@@ -255,27 +310,58 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
         return sendJson(res, 200, null);
       case 'GET options':
         if (!fake.healthy) return aError(res, 500, 'RuntimeError', '', 'model failed to load');
-        return sendJson(res, 200, { sd_model_checkpoint: MODELS[0]?.title, samples_format: 'png', live_previews_enable: true, show_progress_every_n_steps: 10, CLIP_stop_at_last_layers: 1 });
+        return sendJson(res, 200, {
+          sd_model_checkpoint: MODELS[0]?.title,
+          samples_format: 'png',
+          live_previews_enable: true,
+          show_progress_every_n_steps: 10,
+          CLIP_stop_at_last_layers: 1,
+        });
       case 'POST options':
         return sendJson(res, 200, null);
       case 'GET sd-models':
         return sendJson(res, 200, MODELS);
       case 'GET samplers':
-        return sendJson(res, 200, SAMPLERS.map(name => ({ name, aliases: [name.toLowerCase().replace(/\W+/g, '_')], options: {} })));
+        return sendJson(
+          res,
+          200,
+          SAMPLERS.map(name => ({ name, aliases: [name.toLowerCase().replace(/\W+/g, '_')], options: {} })),
+        );
       case 'GET memory':
-        if (!fake.healthy) return aError(res, 500, 'RuntimeError', '', 'CUDA error: device-side assert triggered');
-        return sendJson(res, 200, { ram: { free: 8e9, used: 8e9, total: 16e9 }, cuda: { error: 'no CUDA in the fake' } });
+        if (!fake.healthy) {
+          return aError(res, 500, 'RuntimeError', '', 'CUDA error: device-side assert triggered');
+        }
+        return sendJson(res, 200, {
+          ram: { free: 8e9, used: 8e9, total: 16e9 },
+          cuda: { error: 'no CUDA in the fake' },
+        });
       default:
-        if (['txt2img', 'img2img', 'progress', 'interrupt', 'options', 'sd-models', 'samplers', 'memory', 'skip'].includes(route)) {
+        if (
+          [
+            'txt2img',
+            'img2img',
+            'progress',
+            'interrupt',
+            'options',
+            'sd-models',
+            'samplers',
+            'memory',
+            'skip',
+          ].includes(route)
+        ) {
           return sendJson(res, 405, { detail: 'Method Not Allowed' });
         }
         return sendJson(res, 404, { detail: 'Not Found' });
     }
   };
 
-  const server = await listen((req, res) => {
-    handler(req, res).catch(() => res.destroy());
-  }, options.port ?? 0, options.host);
+  const server = await listen(
+    (req, res) => {
+      handler(req, res).catch(() => res.destroy());
+    },
+    options.port ?? 0,
+    options.host,
+  );
   const fake: FakeA1111Server = {
     ...server,
     calls: [],

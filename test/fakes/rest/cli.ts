@@ -20,7 +20,9 @@ async function main(): Promise<void> {
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
   });
-  process.stdout.write(`fake REST service listening on ${fake.url} (POST /api/process; POST /api/submit, GET /api/status/{id}, GET /api/result/{id})\n`);
+  process.stdout.write(
+    `fake REST service listening on ${fake.url} (POST /api/process; POST /api/submit, GET /api/status/{id}, GET /api/result/{id})\n`,
+  );
   const stop = (): void => {
     void fake.close().then(() => process.exit(0));
   };
@@ -29,6 +31,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fake REST service failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `fake REST service failed: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

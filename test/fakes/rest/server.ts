@@ -92,7 +92,13 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     const text = req.method === 'GET' || req.method === 'HEAD' ? '' : await readText(req);
     const parsed = parseBody(text);
     if (record) {
-      requests.push({ method: req.method ?? 'GET', path: `${path}${url.search}`, authorization: req.headers.authorization, body: parsed?.body ?? text, at: Date.now() });
+      requests.push({
+        method: req.method ?? 'GET',
+        path: `${path}${url.search}`,
+        authorization: req.headers.authorization,
+        body: parsed?.body ?? text,
+        at: Date.now(),
+      });
     }
     if (path === '/health') {
       if (fake.healthy) return sendJson(res, 200, { status: 'ok' });
@@ -101,7 +107,11 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     if (!path.startsWith('/api/')) return sendJson(res, 404, { detail: 'Not Found' });
     if (!authorised(req, options)) return sendJson(res, 401, { detail: 'Not authenticated' });
     if (parsed === undefined) {
-      return sendJson(res, 422, { detail: [{ loc: ['body'], msg: 'Expecting value: line 1 column 1 (char 0)', type: 'value_error.jsondecode' }] });
+      return sendJson(res, 422, {
+        detail: [
+          { loc: ['body'], msg: 'Expecting value: line 1 column 1 (char 0)', type: 'value_error.jsondecode' },
+        ],
+      });
     }
     const { body, fake: behaviour } = parsed;
 
@@ -123,7 +133,12 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     return sendJson(res, 404, { detail: 'Not Found' });
   };
 
-  async function processSync(res: http.ServerResponse, req: http.IncomingMessage, body: Record<string, unknown>, behaviour: Fake): Promise<void> {
+  async function processSync(
+    res: http.ServerResponse,
+    req: http.IncomingMessage,
+    body: Record<string, unknown>,
+    behaviour: Fake,
+  ): Promise<void> {
     if (behaviour.hang === true) {
       await delay(3_600_000, AbortSignal.any([shutdown.signal, closed(req)]));
       return void res.destroy();
@@ -131,11 +146,22 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     await delay(num(behaviour, 'delay_ms', options.latencyMs ?? 0), shutdown.signal);
     const statusCode = num(behaviour, 'status', 200);
     if (statusCode === 429) {
-      return sendJson(res, 429, { detail: 'Too many requests' }, { 'retry-after': String(num(behaviour, 'retry_after', 1)) });
+      return sendJson(
+        res,
+        429,
+        { detail: 'Too many requests' },
+        { 'retry-after': String(num(behaviour, 'retry_after', 1)) },
+      );
     }
     if (statusCode !== 200) {
       const detail = typeof behaviour.detail === 'string' ? behaviour.detail : `fake failure ${statusCode}`;
-      return sendJson(res, statusCode, statusCode === 422 ? { detail: [{ loc: ['body', 'input'], msg: detail, type: 'value_error' }] } : { detail });
+      return sendJson(
+        res,
+        statusCode,
+        statusCode === 422
+          ? { detail: [{ loc: ['body', 'input'], msg: detail, type: 'value_error' }] }
+          : { detail },
+      );
     }
     if (behaviour.malformed === true) {
       res.writeHead(200, { 'content-type': 'text/html' });
@@ -158,16 +184,22 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
       }
       return void res.end('"}');
     }
-    const { fake: _fake, ...echo } = body;
-    return sendJson(res, 200, { job_id: body.job_id ?? null, status: 'done', echo });
+    return sendJson(res, 200, { job_id: body.job_id ?? null, status: 'done', echo: withoutFake(body) });
   }
 
   function submit(res: http.ServerResponse, body: Record<string, unknown>, behaviour: Fake): void {
     const submitStatus = num(behaviour, 'submit_status', 200);
     if (submitStatus === 429) {
-      return sendJson(res, 429, { detail: 'Too many jobs' }, { 'retry-after': String(num(behaviour, 'retry_after', 1)) });
+      return sendJson(
+        res,
+        429,
+        { detail: 'Too many jobs' },
+        { 'retry-after': String(num(behaviour, 'retry_after', 1)) },
+      );
     }
-    if (submitStatus !== 200) return sendJson(res, submitStatus, { detail: `submit refused (${submitStatus})` });
+    if (submitStatus !== 200) {
+      return sendJson(res, submitStatus, { detail: `submit refused (${submitStatus})` });
+    }
     if (behaviour.no_id === true) return sendJson(res, 200, { accepted: true });
     const id = `ext-${randomUUID().slice(0, 8)}`;
     jobs.set(id, { id, body, createdAt: Date.now(), cancelled: false, polls: 0 });
@@ -177,7 +209,10 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
   function progressOf(job: FakeAsyncJob): { step: number; steps: number } {
     const behaviour = (job.body.fake ?? {}) as Fake;
     const steps = Math.max(1, num(behaviour, 'steps', 3));
-    const step = Math.min(steps, Math.floor((Date.now() - job.createdAt) / Math.max(1, num(behaviour, 'step_ms', 50))));
+    const step = Math.min(
+      steps,
+      Math.floor((Date.now() - job.createdAt) / Math.max(1, num(behaviour, 'step_ms', 50))),
+    );
     return { step, steps };
   }
 
@@ -185,18 +220,32 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     const behaviour = (job.body.fake ?? {}) as Fake;
     job.polls++;
     if (job.polls <= num(behaviour, 'rate_limit_polls', 0)) {
-      return sendJson(res, 429, { detail: 'Too many status requests' }, { 'retry-after': String(num(behaviour, 'poll_retry_after', 1)) });
+      return sendJson(
+        res,
+        429,
+        { detail: 'Too many status requests' },
+        { 'retry-after': String(num(behaviour, 'poll_retry_after', 1)) },
+      );
     }
     if (job.polls <= num(behaviour, 'rate_limit_polls', 0) + num(behaviour, 'fail_polls', 0)) {
       return sendJson(res, 503, { detail: 'status store briefly unavailable' });
     }
-    if (job.cancelled) return sendJson(res, 200, { job_id: job.id, status: 'cancelled', message: 'cancelled by request' });
+    if (job.cancelled) {
+      return sendJson(res, 200, { job_id: job.id, status: 'cancelled', message: 'cancelled by request' });
+    }
     const { step, steps } = progressOf(job);
     if (step === 0) return sendJson(res, 200, { job_id: job.id, status: 'queued' });
     if (step < steps) {
-      return sendJson(res, 200, { job_id: job.id, status: 'processing', progress: Math.round((step / steps) * 100), message: `step ${step} of ${steps}` });
+      return sendJson(res, 200, {
+        job_id: job.id,
+        status: 'processing',
+        progress: Math.round((step / steps) * 100),
+        message: `step ${step} of ${steps}`,
+      });
     }
-    if (typeof behaviour.fail === 'string') return sendJson(res, 200, { job_id: job.id, status: 'failed', error: behaviour.fail });
+    if (typeof behaviour.fail === 'string') {
+      return sendJson(res, 200, { job_id: job.id, status: 'failed', error: behaviour.fail });
+    }
     const word = typeof behaviour.status_word === 'string' ? behaviour.status_word : 'completed';
     return sendJson(res, 200, { job_id: job.id, status: word, progress: 100 });
   }
@@ -204,19 +253,24 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
   function result(res: http.ServerResponse, job: FakeAsyncJob): void {
     const behaviour = (job.body.fake ?? {}) as Fake;
     const { step, steps } = progressOf(job);
-    if (step < steps || job.cancelled) return sendJson(res, 409, { detail: `Job ${job.id} is not completed` });
+    if (step < steps || job.cancelled) {
+      return sendJson(res, 409, { detail: `Job ${job.id} is not completed` });
+    }
     if (behaviour.no_result === 'empty') {
       res.writeHead(200, { 'content-length': '0' });
       return void res.end();
     }
     if (behaviour.no_result === 'null') return sendJson(res, 200, null);
-    const { fake: _fake, ...echo } = job.body;
-    return sendJson(res, 200, { job_id: job.id, result: { echo, steps } });
+    return sendJson(res, 200, { job_id: job.id, result: { echo: withoutFake(job.body), steps } });
   }
 
-  const server = await listen((req, res) => {
-    handler(req, res).catch(() => res.destroy());
-  }, options.port ?? 0, options.host);
+  const server = await listen(
+    (req, res) => {
+      handler(req, res).catch(() => res.destroy());
+    },
+    options.port ?? 0,
+    options.host,
+  );
   const fake: FakeRestServer = {
     ...server,
     requests,
@@ -230,6 +284,13 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     },
   };
   return fake;
+}
+
+/** The request body without the fake's own `fake` instructions. */
+function withoutFake(body: Record<string, unknown>): Record<string, unknown> {
+  const copy = { ...body };
+  delete copy.fake;
+  return copy;
 }
 
 /** An AbortSignal that fires when the client goes away. */
