@@ -192,6 +192,9 @@ describe('a1111 connector through a real worker runtime', () => {
   });
 
   test('with concurrency 1 (the default) only one generation call is ever open at once', async () => {
+    // Calls of earlier (timed-out, cancelled) jobs run on inside A1111 until interrupted: start clean.
+    await waitUntil(() => fake.inFlight === 0, 10_000, 'earlier generations to end');
+    fake.maxInFlight = 0;
     const jobs = await Promise.all(
       [1, 2, 3].map(n => harness.run('a1111', { payload: { prompt: `p${n}`, steps: 5 } })),
     );

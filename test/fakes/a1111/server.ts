@@ -51,7 +51,9 @@ export interface FakeA1111Server extends ListeningServer {
   generations: number;
   /** Most generations ever running at once (must stay 1). */
   maxConcurrent: number;
-  /** Most generation calls ever open at once, waiting for the lock or running. */
+  /** Generation calls open now, waiting for the lock or running (a dropped client's call runs on, as in A1111). */
+  inFlight: number;
+  /** Most generation calls ever open at once. */
   maxInFlight: number;
   /** `/sdapi/v1/progress` answers served while a generation ran. */
   busyProgressAnswers: number;
@@ -104,7 +106,6 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
   let state = idleState();
   let startedAt = 0;
   let running = 0;
-  let inFlight = 0;
   let lock: Promise<void> = Promise.resolve();
   const shutdown = new AbortController();
   setMaxListeners(0, shutdown.signal);
@@ -288,13 +289,13 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
         if (typeof body.prompt === 'string' && body.prompt.includes('__oom__')) {
           return aError(res, 500, 'OutOfMemoryError', '', 'CUDA out of memory. Tried to allocate 2.00 GiB');
         }
-        inFlight++;
-        fake.maxInFlight = Math.max(fake.maxInFlight, inFlight);
+        fake.inFlight++;
+        fake.maxInFlight = Math.max(fake.maxInFlight, fake.inFlight);
         let result: Record<string, unknown>;
         try {
           result = await generate(kind, body);
         } finally {
-          inFlight--;
+          fake.inFlight--;
         }
         if (res.destroyed || req.socket.destroyed) return; // the client went away; A1111's thread just finishes
         return sendJson(res, 200, result);
@@ -369,6 +370,7 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
     generations: 0,
     maxConcurrent: 0,
     busyProgressAnswers: 0,
+    inFlight: 0,
     maxInFlight: 0,
     healthy: true,
     close: async () => {
