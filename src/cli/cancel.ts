@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis, createWorkerRedis } from '../worker/redis.js';
 import { CliError, EXIT } from './context.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
@@ -24,10 +24,10 @@ export async function cancelCommand(
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  // QueueEvents blocks on its connection, so it needs its own with maxRetriesPerRequest null;
-  // a connection passed in is not closed by BullMQ, so it is disconnected below.
-  const eventsConnection = connection.duplicate({ maxRetriesPerRequest: null });
-  const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
+  const events = new QueueEvents(queueName, {
+    connection: createWorkerRedis(config.redis.url),
+    prefix: config.queuePrefix,
+  });
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
@@ -66,7 +66,6 @@ export async function cancelCommand(
   } finally {
     await events.close();
     await queue.close();
-    eventsConnection.disconnect();
     connection.disconnect();
   }
 }

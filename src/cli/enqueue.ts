@@ -1,7 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis, createWorkerRedis } from '../worker/redis.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
 
 /** Options of `emp-worker enqueue`. */
@@ -35,12 +34,9 @@ export async function enqueueCommand(
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
   let events: QueueEvents | undefined;
-  let eventsConnection: Redis | undefined;
   try {
     if (options.wait) {
-      // QueueEvents blocks, so it needs its own connection (maxRetriesPerRequest null), closed below.
-      eventsConnection = connection.duplicate({ maxRetriesPerRequest: null });
-      events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
+      events = new QueueEvents(queueName, { connection: createWorkerRedis(config.redis.url), prefix: config.queuePrefix });
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {
@@ -61,7 +57,6 @@ export async function enqueueCommand(
   } finally {
     await events?.close();
     await queue.close();
-    eventsConnection?.disconnect();
     connection.disconnect();
   }
 }

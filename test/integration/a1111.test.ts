@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { cancelCommand } from '../../src/cli/cancel.js';
 import { A1111Connector, a1111Connector, type A1111Config } from '../../src/connectors/a1111/index.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startHttpServer, type TestServer } from '../helpers/http-server.js';
+import { runCli } from './rest-cli.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 
 const PASSWORD = 'a1111-api-auth-secret';
@@ -183,10 +183,12 @@ describe('a1111 connector through a real worker runtime', () => {
       5_000,
       'generation running',
     );
-    const out: string[] = [];
-    await cancelCommand(harness.config, 'a1111', job.id ?? '', 'changed my mind', {
-      write: (chunk: string) => out.push(chunk),
-    } as unknown as NodeJS.WritableStream);
+    const result = await runCli(
+      ['cancel', 'a1111', job.id ?? '', '--reason', 'changed my mind'],
+      harness.prefix,
+    );
+    const out = [result.stdout];
+    expect(result.code).toBe(0);
     expect(out.join('')).toContain('failed: ERR_CANCELLED: cancelled: changed my mind');
     expect(fake.interrupts).toBe(interruptsBefore + 1);
   });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { cancelCommand } from '../../src/cli/cancel.js';
 import { JobAbortError } from '../../src/connectors/abortable-sleep.js';
 import { createLogger } from '../../src/logging/logger.js';
 import {
@@ -9,6 +8,7 @@ import {
 } from '../../src/connectors/rest/async.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
+import { runCli } from './rest-cli.js';
 import { testContext } from './rest-helpers.js';
 
 const API_KEY = 'sk-async-secret-55e1';
@@ -144,10 +144,12 @@ describe('rest_async connector through a real worker runtime', () => {
     const job = await queue.add('rest_async', { fake: { steps: 100, step_ms: 100 } });
     await waitUntil(() => submitsFor(fake, job.id) === 1, 10_000, 'submit');
     const external = [...fake.jobs.values()].find(j => j.body.job_id === job.id);
-    const out: string[] = [];
-    const code = await cancelCommand(harness.config, 'rest_async', job.id ?? '', 'test cancel', {
-      write: (chunk: string) => out.push(chunk),
-    } as unknown as NodeJS.WritableStream);
+    const result = await runCli(
+      ['cancel', 'rest_async', job.id ?? '', '--reason', 'test cancel'],
+      harness.prefix,
+    );
+    const out = [result.stdout];
+    const code = result.code;
     expect(code).toBe(0);
     expect(out.join('')).toMatch(/failed: ERR_CANCELLED: cancelled: test cancel/);
     expect(external?.cancelled).toBe(true);
