@@ -194,6 +194,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
   ): Promise<void> {
     if (!job.generates) return;
     const intervalMs = this.config.progressInterval * 1000;
+    let started = false;
     for (;;) {
       await abortableSleep(intervalMs, signal);
       let progress: A1111Progress;
@@ -213,7 +214,10 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
         continue;
       }
       if (signal.aborted) return;
-      this.reportProgress(ctx, progress);
+      // Idle after busy means our generation ended and its answer is on the way: nothing to say.
+      const busy = (progress.state?.job_count ?? 0) !== 0;
+      if (busy || !started) this.reportProgress(ctx, progress);
+      started ||= busy;
     }
   }
 
