@@ -236,3 +236,82 @@ describe('npm run fake:rest / fake:a1111 (the compiled fake CLIs)', () => {
     }
   });
 });
+
+describe('rest_async across a worker shutdown', () => {
+  const prefix = uniquePrefix('rest-e2e-handover');
+  let rest: FakeRestServer;
+  const children: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const child of children) {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await new Promise(resolve => child.once('exit', resolve));
+      }
+    }
+    await rest.close();
+    const redis = testRedis();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  function startWorker(env: Record<string, string>): { child: ChildProcess; log: () => string } {
+    let log = '';
+    const child = spawn(process.execPath, ['bin/emp-worker.js', 'start'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    children.push(child);
+    return { child, log: () => log };
+  }
+
+  test('a job handed back at SIGTERM is re-attached by the next worker, never submitted twice', async () => {
+    rest = await startFakeRest();
+    const env = {
+      NODE_ENV: 'test',
+      REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      CONNECTORS: 'rest_async',
+      SHUTDOWN_TIMEOUT: '0.5',
+      WORKER_REST_ASYNC_BASE_URL: rest.url,
+      WORKER_REST_ASYNC_POLL_INTERVAL: '0.05',
+      WORKER_REST_ASYNC_CANCEL_ENDPOINT: '/api/cancel/{job_id}',
+    };
+    const first = startWorker({ ...env, WORKER_ID: 'first' });
+    await waitUntil(() => /worker first ready/.test(first.log()), 20_000, 'first worker ready');
+    const queue = new Queue('rest_async', { connection: { url: REDIS_URL }, prefix });
+    try {
+      const job = await queue.add('rest_async', { fake: { steps: 30, step_ms: 100 } });
+      await waitUntil(() => rest.seen('/api/submit').length === 1, 10_000, 'the submit');
+      first.child.kill('SIGTERM');
+      expect(await new Promise(resolve => first.child.once('exit', resolve))).toBe(0);
+      expect(await job.getState()).toBe('waiting');
+
+      const second = startWorker({ ...env, WORKER_ID: 'second' });
+      await waitUntil(
+        async () => (await job.getState()) === 'completed',
+        20_000,
+        'the job to complete on the second worker',
+      );
+      const done = await queue.getJob(job.id ?? '');
+      expect(done?.returnvalue).toMatchObject({ status: 'success', output: { result: { steps: 30 } } });
+      expect(rest.seen('/api/submit')).toHaveLength(1);
+      expect([...rest.jobs.values()].every(j => !j.cancelled)).toBe(true);
+      const { logs } = await queue.getJobLogs(job.id ?? '');
+      expect(
+        logs.some(line =>
+          /^re-attached to REST async service job ext-\w+ \(running\) instead of submitting again$/.test(
+            line,
+          ),
+        ),
+      ).toBe(true);
+      second.child.kill('SIGTERM');
+      await new Promise(resolve => second.child.once('exit', resolve));
+    } finally {
+      await queue.close();
+    }
+  });
+});
