@@ -193,6 +193,31 @@ describe('a1111 connector through a real worker runtime', () => {
     expect(fake.interrupts).toBe(interruptsBefore + 1);
   });
 
+  test('an interrupt by another client of A1111 fails the job instead of returning partial images', async () => {
+    const queue = harness.queue('a1111');
+    const job = await queue.add(
+      'a1111',
+      { payload: { prompt: 'someone stops me', steps: 1000 } },
+      { attempts: 3 },
+    );
+    await waitUntil(
+      () => fake.busyProgressAnswers > 0 && fake.calls.at(-1) === 'GET /sdapi/v1/progress',
+      5_000,
+      'generation running',
+    );
+    const interrupt = await fetch(`${fake.url}/sdapi/v1/interrupt`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`emp:${PASSWORD}`).toString('base64')}` },
+    });
+    expect(interrupt.status).toBe(200);
+    await waitUntil(async () => (await job.getState()) === 'failed', 10_000, 'the job to fail');
+    const failed = await queue.getJob(job.id ?? '');
+    expect(failed?.failedReason).toBe(
+      'ERR_SERVICE_FAILED: A1111 txt2img was interrupted by another client of A1111 before it finished; its images are partial',
+    );
+    expect(failed?.attemptsMade).toBe(1);
+  });
+
   test('with concurrency 1 (the default) only one generation call is ever open at once', async () => {
     // Calls of earlier (timed-out, cancelled) jobs run on inside A1111 until interrupted: start clean.
     await waitUntil(() => fake.inFlight === 0, 10_000, 'earlier generations to end');

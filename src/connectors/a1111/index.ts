@@ -8,7 +8,7 @@ import {
 } from '../../config/connector-schema.js';
 import { formats } from '../../config/formats.js';
 import { abortableSleep } from '../abortable-sleep.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, ServiceFailedError } from '../errors.js';
 import type { HttpResponse } from '../http/client.js';
 import { defineConnector } from '../registry-types.js';
 import {
@@ -68,6 +68,8 @@ export interface A1111Job {
   payload: JsonObject;
   /** Whether the call is a generation whose progress `/sdapi/v1/progress` shows. */
   generates: boolean;
+  /** What the progress monitor saw during this job's call. */
+  seen: { interrupted: boolean };
 }
 
 const SDAPI_PREFIX = '/sdapi/v1/';
@@ -119,6 +121,7 @@ export function parseA1111Job(data: unknown): A1111Job {
     method,
     payload: checked,
     generates: method === 'POST' && GENERATION_ENDPOINTS.includes(name),
+    seen: { interrupted: false },
   };
 }
 
@@ -177,7 +180,14 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
   }
 
   /** The response with `info` parsed from its JSON string; images are passed through untouched. */
-  protected override parseResponse(response: HttpResponse): unknown {
+  protected override parseResponse(response: HttpResponse, job: A1111Job): unknown {
+    if (job.seen.interrupted) {
+      // A1111 answers 200 with the partial images when interrupted; someone else did it
+      // (our own cancel/timeout aborts the call first), so this is not the asked-for result.
+      throw new ServiceFailedError(
+        `A1111 ${job.endpoint} was interrupted by another client of A1111 before it finished; its images are partial`,
+      );
+    }
     const body: unknown = response.json();
     if (!isPlainObject(body) || typeof body.info !== 'string') return body;
     try {
@@ -216,6 +226,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
       if (signal.aborted) return;
       // Idle after busy means our generation ended and its answer is on the way: nothing to say.
       const busy = (progress.state?.job_count ?? 0) !== 0;
+      if (busy && progress.state?.interrupted === true) job.seen.interrupted = true;
       if (busy || !started) this.reportProgress(ctx, progress);
       started ||= busy;
     }

@@ -167,6 +167,8 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
             await delay(stepMs, shutdown.signal);
           }
         }
+        // VAE decode and saving take a while after sampling; the state (interrupted included) stays until state.end().
+        await delay(stepMs * 5, shutdown.signal);
         const images = Array.from({ length: batchSize * nIter }, () => image(prompt));
         const info = {
           prompt,
