@@ -176,13 +176,13 @@ describe('a1111 connector through a real worker runtime', () => {
 
   test('cancel reaches /sdapi/v1/interrupt and the job fails as cancelled', async () => {
     const interruptsBefore = fake.interrupts;
+    // Earlier jobs' calls run on inside A1111 until their interrupt lands: start from an idle fake,
+    // so the generation /progress shows is this job's.
+    await waitUntil(() => fake.inFlight === 0, 10_000, 'earlier generations to end');
+    const busyBefore = fake.busyProgressAnswers;
     const queue = harness.queue('a1111');
     const job = await queue.add('a1111', { payload: { prompt: 'cancel me', steps: 1000 } });
-    await waitUntil(
-      () => fake.busyProgressAnswers > 0 && fake.calls.at(-1) === 'GET /sdapi/v1/progress',
-      5_000,
-      'generation running',
-    );
+    await waitUntil(() => fake.busyProgressAnswers > busyBefore, 5_000, "this job's generation running");
     const result = await runCli(
       ['cancel', 'a1111', job.id ?? '', '--reason', 'changed my mind'],
       harness.prefix,
@@ -194,17 +194,17 @@ describe('a1111 connector through a real worker runtime', () => {
   });
 
   test('an interrupt by another client of A1111 fails the job instead of returning partial images', async () => {
+    // Earlier jobs' calls run on inside A1111 until their interrupt lands: start from an idle fake,
+    // so the generation /progress shows is this job's.
+    await waitUntil(() => fake.inFlight === 0, 10_000, 'earlier generations to end');
+    const busyBefore = fake.busyProgressAnswers;
     const queue = harness.queue('a1111');
     const job = await queue.add(
       'a1111',
       { payload: { prompt: 'someone stops me', steps: 1000 } },
       { attempts: 3 },
     );
-    await waitUntil(
-      () => fake.busyProgressAnswers > 0 && fake.calls.at(-1) === 'GET /sdapi/v1/progress',
-      5_000,
-      'generation running',
-    );
+    await waitUntil(() => fake.busyProgressAnswers > busyBefore, 5_000, "this job's generation running");
     const interrupt = await fetch(`${fake.url}/sdapi/v1/interrupt`, {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`emp:${PASSWORD}`).toString('base64')}` },
