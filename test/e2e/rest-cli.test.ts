@@ -284,7 +284,7 @@ describe('rest_async across a worker shutdown', () => {
     await waitUntil(() => /worker first ready/.test(first.log()), 20_000, 'first worker ready');
     const queue = new Queue('rest_async', { connection: { url: REDIS_URL }, prefix });
     try {
-      const job = await queue.add('rest_async', { fake: { steps: 30, step_ms: 100 } });
+      const job = await queue.add('rest_async', { fake: { steps: 50, step_ms: 100 } });
       await waitUntil(() => rest.seen('/api/submit').length === 1, 10_000, 'the submit');
       first.child.kill('SIGTERM');
       expect(await new Promise(resolve => first.child.once('exit', resolve))).toBe(0);
@@ -297,15 +297,13 @@ describe('rest_async across a worker shutdown', () => {
         'the job to complete on the second worker',
       );
       const done = await queue.getJob(job.id ?? '');
-      expect(done?.returnvalue).toMatchObject({ status: 'success', output: { result: { steps: 30 } } });
+      expect(done?.returnvalue).toMatchObject({ status: 'success', output: { result: { steps: 50 } } });
       expect(rest.seen('/api/submit')).toHaveLength(1);
       expect([...rest.jobs.values()].every(j => !j.cancelled)).toBe(true);
       const { logs } = await queue.getJobLogs(job.id ?? '');
       expect(
         logs.some(line =>
-          /^re-attached to REST async service job ext-\w+ \(running\) instead of submitting again$/.test(
-            line,
-          ),
+          /^re-attached to REST async service job ext-\w+ \(\w+\) instead of submitting again$/.test(line),
         ),
       ).toBe(true);
       second.child.kill('SIGTERM');
