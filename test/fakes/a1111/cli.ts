@@ -1,4 +1,4 @@
-import { option } from '../shared.js';
+import { option } from '../rest/http.js';
 import { startFakeA1111 } from './server.js';
 
 /**

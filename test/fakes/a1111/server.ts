@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type http from 'node:http';
-import { authorised, delay, listen, readText, sendJson, type ListeningServer } from '../shared.js';
+import { authorised, delay, listen, readText, sendJson, type ListeningServer } from '../rest/http.js';
 import { makePng, sideForBase64Bytes } from './png.js';
 
 /**

@@ -1,4 +1,4 @@
-import { option } from '../shared.js';
+import { option } from './http.js';
 import { startFakeRest } from './server.js';
 
 /**

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { authorised, delay, listen, readText, sendJson, type ListeningServer } from '../shared.js';
+import { authorised, delay, listen, readText, sendJson, type ListeningServer } from './http.js';
 
 /**
  * A fake JSON REST service with a sync flavour (`POST /api/process`) and an async one
