@@ -1,4 +1,7 @@
 import type { RegisteredConnector } from './registry-types.js';
+import { a1111Connector } from './a1111/index.js';
+import { restAsyncConnector } from './rest/async.js';
+import { restConnector } from './rest/index.js';
 import { simulationConnector } from './simulation/index.js';
 
 /**
@@ -7,6 +10,9 @@ import { simulationConnector } from './simulation/index.js';
  */
 export const connectorRegistry: Readonly<Record<string, RegisteredConnector>> = {
   simulation: simulationConnector,
+  rest: restConnector,
+  rest_async: restAsyncConnector,
+  a1111: a1111Connector,
 };
 
 /** Names accepted by `CONNECTORS`. */

@@ -1,6 +1,7 @@
 import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
+import { JobAbortError } from '../connectors/abortable-sleep.js';
 import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
 import {
@@ -72,7 +73,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     const abort = (cause: AbortCause): void => {
       if (controller.signal.aborted) return;
       abortCause = cause;
-      controller.abort(new Error(describeAbort(cause)));
+      controller.abort(new JobAbortError(cause.kind, describeAbort(cause)));
     };
     const onBullAbort = (): void => abort(abortCauseFromReason(bullSignal?.reason));
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
