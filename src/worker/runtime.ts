@@ -119,7 +119,6 @@ export class WorkerRuntime {
     const logger = this.logger.child({ connector: name });
     const connector = definition.create(config, { logger });
     const redis = this.requireRedis();
-    let gate: HealthGate | undefined;
     const processor = createProcessor({
       connector,
       queue: config.jobType,
@@ -131,7 +130,7 @@ export class WorkerRuntime {
       metrics: this.metrics,
       redis,
       activeJobs: this.activeJobs,
-      isServiceHealthy: () => gate?.state.healthy ?? false,
+      isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -154,7 +153,7 @@ export class WorkerRuntime {
         worker.cancelJob(jobId, abortReasons.lockLost);
       }
     });
-    gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
+    const gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
       this.metrics.serviceHealthy.set({ connector: name }, state.healthy ? 1 : 0);
       this.beat().catch(() => undefined);
     });
