@@ -1,7 +1,6 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
-import type { IServerAdapter } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
@@ -86,9 +85,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   serverAdapter.setBasePath(basePath);
   const bullBoard = createBullBoard({
     queues: [],
-    // @bull-board/express 9.10.1 pins its own @bull-board/api 9.10.1 for its types; the
-    // adapter's runtime code uses none of it, so only the declarations differ.
-    serverAdapter: serverAdapter as unknown as IServerAdapter,
+    serverAdapter,
     options: {
       uiConfig: {
         boardTitle: 'emp-worker',
