@@ -1,3 +1,4 @@
+import { comfyuiConnector } from './comfyui/index.js';
 import type { RegisteredConnector } from './registry-types.js';
 import { simulationConnector } from './simulation/index.js';
 
@@ -7,6 +8,7 @@ import { simulationConnector } from './simulation/index.js';
  */
 export const connectorRegistry: Readonly<Record<string, RegisteredConnector>> = {
   simulation: simulationConnector,
+  comfyui: comfyuiConnector,
 };
 
 /** Names accepted by `CONNECTORS`. */
