@@ -156,8 +156,8 @@ export const NODE_CLASSES: Record<string, NodeClass> = {
     required: {
       images: IMAGE_IN,
       steps: { type: 'INT', default: 20, min: 1, max: 10000 },
-      step_ms: { type: 'INT', default: 0, min: 0, max: 600000 },
     },
+    optional: { step_ms: { type: 'INT', default: 0, min: 0, max: 600000 } },
     output: ['IMAGE'],
     outputNode: false,
     run: async (inputs, ctx) => {
