@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis, createWorkerRedis } from '../worker/redis.js';
 import { CliError, EXIT } from './context.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
@@ -24,7 +24,10 @@ export async function cancelCommand(
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  const events = new QueueEvents(queueName, { connection: connection.duplicate(), prefix: config.queuePrefix });
+  const events = new QueueEvents(queueName, {
+    connection: createWorkerRedis(config.redis.url),
+    prefix: config.queuePrefix,
+  });
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);

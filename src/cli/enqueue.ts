@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis, createWorkerRedis } from '../worker/redis.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
 
 /** Options of `emp-worker enqueue`. */
@@ -36,7 +36,7 @@ export async function enqueueCommand(
   let events: QueueEvents | undefined;
   try {
     if (options.wait) {
-      events = new QueueEvents(queueName, { connection: connection.duplicate(), prefix: config.queuePrefix });
+      events = new QueueEvents(queueName, { connection: createWorkerRedis(config.redis.url), prefix: config.queuePrefix });
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {

@@ -25,8 +25,23 @@ export interface AppConfig {
     keepFailedSeconds: number;
     maxDataBytes: number;
   };
+  /** The Bull Board server (`npm run board`). */
+  board: BoardConfig;
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
+}
+
+/** Settings of the Bull Board server (bull-board/server.ts). */
+export interface BoardConfig {
+  port: number;
+  username: string;
+  /** Empty: the server makes one up at start-up and prints it once. */
+  password: string;
+  readOnly: boolean;
+  /** Seconds between scans of Redis for queues created after start-up. */
+  rescanInterval: number;
+  /** Path the board is served under, e.g. `/` or `/admin/queues` behind a proxy. */
+  basePath: string;
 }
 
 let listFormatRegistered = false;
@@ -194,6 +209,53 @@ export function buildSchema(): Schema<AppConfig> {
         format: formats.positiveInt,
         default: 10 * 1024 * 1024,
         env: 'WORKER_MAX_JOB_DATA_BYTES',
+      },
+    },
+    board: {
+      port: {
+        doc: 'Port of the Bull Board server (npm run board).',
+        format: 'port',
+        default: 3000,
+        env: 'BULL_BOARD_PORT',
+      },
+      username: {
+        doc: 'Basic-auth user name of Bull Board.',
+        format: (value: unknown) => {
+          if (typeof value !== 'string' || value === '' || value.includes(':')) {
+            throw new Error('must be a non-empty name without ":"');
+          }
+        },
+        default: 'admin',
+        env: 'BULL_BOARD_USERNAME',
+      },
+      password: {
+        doc: 'Basic-auth password of Bull Board; empty makes one up at start-up and prints it once.',
+        format: String,
+        default: '',
+        env: 'BULL_BOARD_PASSWORD',
+        sensitive: true,
+      },
+      readOnly: {
+        doc: 'true hides and refuses retry, clean, promote, remove, pause and every other action in Bull Board.',
+        format: formats.boolean,
+        default: false,
+        env: 'BULL_BOARD_READ_ONLY',
+      },
+      rescanInterval: {
+        doc: 'Seconds between scans of Redis for queues created after Bull Board started.',
+        format: formats.positiveSeconds,
+        default: 10,
+        env: 'BULL_BOARD_RESCAN_INTERVAL',
+      },
+      basePath: {
+        doc: 'Path Bull Board is served under (set it to the path a reverse proxy forwards, e.g. /admin/queues).',
+        format: (value: unknown) => {
+          if (typeof value !== 'string' || !value.startsWith('/') || /\s/.test(value)) {
+            throw new Error('must be a path starting with "/", e.g. / or /admin/queues');
+          }
+        },
+        default: '/',
+        env: 'BULL_BOARD_BASE_PATH',
       },
     },
     connectors: connectors as Schema<Record<string, unknown>>,

@@ -54,13 +54,16 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<RedisCh
     retryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  redis.on('error', () => undefined);
+  // ioredis rejects connect() with a bare "Connection is closed."; the cause (ECONNREFUSED,
+  // ENOTFOUND, NOAUTH...) arrives on the 'error' event, so keep it for the message.
+  let cause: unknown;
+  redis.on('error', error => (cause ??= error));
   try {
     try {
       await redis.connect();
     } catch (error) {
       throw new RedisUnavailableError(
-        `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${errorText(error)}. ` +
+        `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${errorText(cause ?? error).replace(/\.+$/, '')}. ` +
           'Start one (e.g. `redis-server` or `docker compose up -d redis`) or point REDIS_URL at yours.',
       );
     }

@@ -6,6 +6,7 @@ import type { Logger } from 'winston';
 import type { AppConfig } from '../config/index.js';
 import type { CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
+import type { RegisteredConnector } from '../connectors/registry-types.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
 import { abortReasons } from './failure.js';
 import { HealthGate } from './health-gate.js';
@@ -63,6 +64,7 @@ export class WorkerRuntime {
   constructor(
     private readonly config: AppConfig,
     private readonly logger: Logger,
+    private readonly registry: Readonly<Record<string, RegisteredConnector>> = connectorRegistry,
   ) {}
 
   /** Checks Redis, starts every connector's worker and the side services. */
@@ -106,7 +108,7 @@ export class WorkerRuntime {
   }
 
   private createConnectorRuntime(name: string): void {
-    const definition = connectorRegistry[name];
+    const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
     const config = this.config.connectors[name] as CommonConnectorConfig;
     const logger = this.logger.child({ connector: name });

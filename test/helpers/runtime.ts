@@ -2,6 +2,7 @@ import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { loadConfig, type AppConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { WorkerRuntime } from '../../src/worker/runtime.js';
+import type { RegisteredConnector } from '../../src/connectors/registry-types.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from './redis.js';
 
 /** A worker runtime in this process plus a producer, on a prefix of their own. */
@@ -21,20 +22,24 @@ export function testConfig(env: Record<string, string>, prefix = uniquePrefix())
   return loadConfig({
     NODE_ENV: 'test',
     REDIS_URL,
-    QUEUE_PREFIX: prefix,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     WORKER_HEALTH_CHECK_INTERVAL: '0.2',
     PROGRESS_MIN_INTERVAL_MS: '50',
+    SHUTDOWN_TIMEOUT: '2',
     ...env,
+    QUEUE_PREFIX: prefix,
   });
 }
 
 /** Starts a runtime with the given env settings. Call `close()` in afterEach/afterAll. */
-export async function startRuntime(env: Record<string, string> = {}): Promise<RuntimeHarness> {
-  const prefix = uniquePrefix();
+export async function startRuntime(
+  env: Record<string, string> = {},
+  registry?: Readonly<Record<string, RegisteredConnector>>,
+): Promise<RuntimeHarness> {
+  const prefix = env.QUEUE_PREFIX ?? uniquePrefix();
   const config = testConfig(env, prefix);
   const logger = createLogger({ level: config.log.level, format: 'json' });
-  const runtime = new WorkerRuntime(config, logger);
+  const runtime = new WorkerRuntime(config, logger, registry);
   await runtime.start();
   const queues = new Map<string, Queue>();
   const allEvents: QueueEvents[] = [];

@@ -30,10 +30,10 @@ describe('HttpClient against a real server', () => {
       }
       if (path === '/html') return res.end('<html>oops</html>');
       if (path === '/huge') return res.end(Buffer.alloc(2 * 1024 * 1024, 'a'));
-      if (path === '/hang') return; // never answers
+      if (path === '/hang') return undefined; // never answers
       if (path === '/drop') return req.socket.destroy();
       res.writeHead(404);
-      res.end('Not Found');
+      return res.end('Not Found');
     });
   });
   afterAll(async () => server.close());

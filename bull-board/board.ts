@@ -1,0 +1,211 @@
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBullBoard } from '@bull-board/api';
+import type { IServerAdapter } from '@bull-board/api/typings/app';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import express from 'express';
+import { Redis } from 'ioredis';
+import type { Logger } from 'winston';
+import type { AppConfig } from '../src/config/index.js';
+import { basicAuth, type BoardCredentials } from './auth.js';
+import { findQueueNames } from './discovery.js';
+import {
+  REDACTED_MARKER,
+  SHORTENED_MARKER,
+  createDataFormatter,
+  createProgressFormatter,
+} from './formatters.js';
+
+/** What {@link startBoard} needs besides the loaded config. */
+export interface BoardOptions {
+  config: AppConfig;
+  logger: Logger;
+  /** The user and password every board route requires (the caller makes up a password when none is configured). */
+  credentials: BoardCredentials;
+  /** Values to mask wherever the board shows job data (the config's sensitive values). */
+  secrets: readonly string[];
+  /** Port to listen on; defaults to `config.board.port` (0 picks a free one, for tests). */
+  port?: number;
+  /** Interface to listen on (default: all). */
+  host?: string;
+}
+
+/** A running board. */
+export interface BoardServer {
+  /** Base URL of the board, e.g. `http://127.0.0.1:3000/`. */
+  url: string;
+  port: number;
+  /** Queue names currently shown. */
+  queueNames(): string[];
+  /** Scans Redis for queues now (also runs every `BULL_BOARD_RESCAN_INTERVAL` seconds). */
+  rescan(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** A discovered queue and the adapter the board shows it through. */
+interface ShownQueue {
+  queue: Queue;
+  adapter: BullMQAdapter;
+}
+
+/**
+ * Starts Bull Board: every BullMQ queue under `QUEUE_PREFIX` (found in Redis, rescanned
+ * on an interval so queues from any producer appear without a restart), behind Basic auth
+ * on every route except `/healthz`, optionally read-only.
+ */
+export async function startBoard(options: BoardOptions): Promise<BoardServer> {
+  const { config, logger } = options;
+  const board = config.board;
+  const basePath = normaliseBasePath(board.basePath);
+  // One connection for every queue: Queue objects only issue short commands. Commands fail
+  // after a few retries while Redis is away, so a page load errors instead of hanging.
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableReadyCheck: true });
+  let redisErrorLogged = false;
+  redis.on('error', error => {
+    if (!redisErrorLogged) logger.warn('Bull Board lost Redis; retrying', { error: error.message });
+    redisErrorLogged = true;
+  });
+  redis.on('ready', () => (redisErrorLogged = false));
+
+  const formatData = createDataFormatter(options.secrets);
+  const formatProgress = createProgressFormatter(options.secrets);
+  const shown = new Map<string, ShownQueue>();
+  const makeAdapter = (name: string): ShownQueue => {
+    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix });
+    queue.on('error', error => logger.warn('queue error', { queue: name, error: error.message }));
+    const adapter = new BullMQAdapter(queue, { readOnlyMode: board.readOnly, allowRetries: !board.readOnly });
+    adapter.setFormatter('data', formatData);
+    adapter.setFormatter('returnValue', formatData);
+    adapter.setFormatter('progress', formatProgress);
+    return { queue, adapter };
+  };
+
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(basePath);
+  const bullBoard = createBullBoard({
+    queues: [],
+    // @bull-board/express 9.10.1 pins its own @bull-board/api 9.10.1 for its types; the
+    // adapter's runtime code uses none of it, so only the declarations differ.
+    serverAdapter: serverAdapter as unknown as IServerAdapter,
+    options: {
+      uiConfig: {
+        boardTitle: 'emp-worker',
+        showMetrics: true,
+        ...(board.readOnly ? { environment: { label: 'read-only', color: '#64748b' } } : {}),
+      },
+      handlerHooks: {
+        // The board shows masked data; saving it back from the "edit data" dialog, or adding
+        // a copy of a job through "add job", would write the masks instead of the real
+        // values, so such writes are refused.
+        before: ({ route, request }) => {
+          if (!route.endsWith('/update-data') && !route.endsWith('/add')) return undefined;
+          const body = JSON.stringify(request.body ?? null);
+          if (body.includes(REDACTED_MARKER) || body.includes(SHORTENED_MARKER)) {
+            return {
+              allow: false,
+              status: 400,
+              message:
+                'job data still holds values the board masked ([redacted] or shortened base64); refusing to write them back',
+            };
+          }
+          return undefined;
+        },
+      },
+    },
+  });
+
+  let scanning: Promise<string[]> | undefined;
+  let started = false; // the first scan's queues are listed in the start-up line instead
+  const rescan = (): Promise<string[]> => {
+    scanning ??= (async () => {
+      try {
+        const names = await findQueueNames(redis, config.queuePrefix);
+        const added = names.filter(name => !shown.has(name));
+        const removed = [...shown.keys()].filter(name => !names.includes(name));
+        if (added.length === 0 && removed.length === 0) return names;
+        for (const name of added) shown.set(name, makeAdapter(name));
+        const gone = removed.flatMap(name => shown.get(name) ?? []);
+        for (const name of removed) shown.delete(name);
+        bullBoard.replaceQueues([...shown.values()].map(entry => entry.adapter));
+        await Promise.all(gone.map(entry => entry.queue.close()));
+        if (added.length > 0 && started) logger.info('Bull Board shows new queues', { queues: added });
+        if (removed.length > 0) {
+          logger.info('Bull Board dropped queues no longer in Redis', { queues: removed });
+        }
+        return names;
+      } finally {
+        scanning = undefined;
+      }
+    })();
+    return scanning;
+  };
+  await rescan();
+  started = true;
+  const timer = setInterval(() => {
+    rescan().catch((error: unknown) => logger.warn('queue rescan failed', { error: String(error) }));
+  }, board.rescanInterval * 1000);
+  timer.unref();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    const ready = redis.status === 'ready';
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ok' : 'redis unavailable', redis: redis.status, queues: shown.size });
+  });
+  app.use(basicAuth(options.credentials));
+  // ExpressAdapter.getRouter() is typed `any`; it returns the Express app the board lives in.
+  const boardRouter = serverAdapter.getRouter() as express.Express;
+  app.use(basePath, boardRouter);
+
+  let server: http.Server;
+  try {
+    server = await listen(app, options.port ?? board.port, options.host);
+  } catch (error) {
+    // Port taken or not allowed: let go of Redis and the timer so the caller can exit cleanly.
+    clearInterval(timer);
+    await Promise.all([...shown.values()].map(entry => entry.queue.close()));
+    await redis.quit().catch(() => undefined);
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host ?? 'localhost'}:${port}${basePath === '/' ? '/' : `${basePath}/`}`;
+  logger.info(`Bull Board on ${url}`, {
+    port,
+    queues: [...shown.keys()],
+    read_only: board.readOnly,
+    user: options.credentials.username,
+  });
+
+  return {
+    url,
+    port,
+    queueNames: () => [...shown.keys()].sort(),
+    rescan,
+    async close() {
+      clearInterval(timer);
+      await scanning?.catch(() => undefined);
+      server.closeAllConnections();
+      await new Promise<void>(resolve => server.close(() => resolve()));
+      await Promise.all([...shown.values()].map(entry => entry.queue.close()));
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}
+
+/** `/admin/queues/` → `/admin/queues`; `/` stays `/`. */
+function normaliseBasePath(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
+}
+
+/** Listens on `host` (default: every interface, IPv6 and IPv4 where available). */
+function listen(app: express.Express, port: number, host: string | undefined): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error): void => (error ? reject(error) : resolve(server));
+    const server = host === undefined ? app.listen(port, done) : app.listen(port, host, done);
+  });
+}
