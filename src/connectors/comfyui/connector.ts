@@ -72,7 +72,8 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         }
         if (found.state !== 'unknown') {
           await ctx.log(`re-attached to ComfyUI prompt_id ${promptId}: still ${found.state}; following it instead of submitting again`);
-          return await this.monitorServiceProgress(ctx, stream, promptId);
+          // Its messages go to the client id of the worker that submitted it, not to ours: poll.
+          return await this.monitorServiceProgress(ctx, stream, promptId, { poll: true });
         }
         await ctx.log(`ComfyUI does not know prompt_id ${promptId} (never queued, or ComfyUI restarted); submitting the workflow again`);
       }
@@ -128,7 +129,12 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
    * seconds, or the socket drops, it polls `/queue` and `/history` (and reopens a silent
    * socket) until the prompt ends or ComfyUI no longer knows it: it never hangs.
    */
-  protected async monitorServiceProgress(ctx: JobContext, stream: MessageStream, promptId: string): Promise<ComfyOutput> {
+  protected async monitorServiceProgress(
+    ctx: JobContext,
+    stream: MessageStream,
+    promptId: string,
+    options: { poll?: boolean } = {},
+  ): Promise<ComfyOutput> {
     const progress = new WorkflowProgress(parseComfyJob(ctx.data).prompt);
     const watchdogMs = this.config.watchdog * 1000;
     const pollMs = this.config.pollInterval * 1000;
@@ -140,7 +146,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
 
     let ours = state.state === 'running';
     let lastHeard = Date.now();
-    let polling = !this.connected;
+    let polling = options.poll === true || !this.connected;
     let restartedForSilence = false;
     let endedAt: number | undefined;
     for (;;) {
@@ -208,7 +214,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         continue;
       }
       reportWaiting(ctx, promptId, state);
-      if (polling && this.connected && !restartedForSilence && state.state === 'running' && Date.now() - lastHeard >= watchdogMs) {
+      if (polling && !options.poll && this.connected && !restartedForSilence && state.state === 'running' && Date.now() - lastHeard >= watchdogMs) {
         // Open socket, running prompt, no word: ComfyUI may have dropped our registration
         // (a reconnect race in its socket registry). A fresh socket re-registers the id.
         restartedForSilence = true;
