@@ -63,6 +63,7 @@ export class ServiceSocket {
   private pingTimer: NodeJS.Timeout | undefined;
   private alive = true;
   private ended = false;
+  private readonly early: SocketMessage[] = [];
 
   private constructor(
     private readonly ws: WebSocket,
@@ -71,6 +72,11 @@ export class ServiceSocket {
     ws.on('message', (raw, isBinary) => {
       this.alive = true;
       const message = decodeFrame(raw, isBinary);
+      if (this.messageListeners.size === 0) {
+        // Frames that came with the upgrade response arrive before anyone could subscribe.
+        if (this.early.length < 100) this.early.push(message);
+        return;
+      }
       for (const listener of this.messageListeners) listener(message);
     });
     ws.on('pong', () => {
@@ -156,9 +162,10 @@ export class ServiceSocket {
     return !this.ended && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Calls `listener` for every frame; returns the unsubscribe function. */
+  /** Calls `listener` for every frame (the first listener also gets frames that came before it); returns the unsubscribe function. */
   onMessage(listener: (message: SocketMessage) => void): () => void {
     this.messageListeners.add(listener);
+    for (const message of this.early.splice(0)) listener(message);
     return () => this.messageListeners.delete(listener);
   }
 
