@@ -76,6 +76,8 @@ export class FakeComfyUI {
   readonly interrupts: unknown[] = [];
   /** Prompt ids accepted by POST /prompt, in order (the "was it submitted once?" counter). */
   readonly acceptedPrompts: string[] = [];
+  /** When each prompt started and ended on the fake's worker (ms since epoch): its own execution time. */
+  readonly timings = new Map<string, { started: number; ended: number }>();
   /** Every WebSocket upgrade that was accepted (client id, auth header seen). */
   readonly connections: { clientId: string; authorization: string | undefined }[] = [];
 
@@ -493,6 +495,7 @@ export class FakeComfyUI {
       if (sid !== undefined) this.send(type, full, sid);
     };
     this.running = { item, node: undefined };
+    const started = Date.now();
     const generation = this.generation;
     this.interruptFlag = false;
     this.progressCount = 0;
@@ -618,6 +621,7 @@ export class FakeComfyUI {
     });
     this.running = undefined;
     this.broadcastStatus();
+    this.timings.set(promptId, { started, ended: Date.now() });
     if (sid !== undefined) this.send('executing', { node: null, prompt_id: promptId }, sid);
     this.faults.silent = this.faults.silenceAtProgress !== undefined ? false : this.faults.silent;
   }
