@@ -68,7 +68,8 @@ async function main(): Promise<void> {
     const fromLua = source === 'lua' || source.includes('lua');
     if (!fromLua) {
       counts.roundTrips++;
-      if (WRITE_COMMANDS.has(command) || command === 'evalsha' || command === 'eval') counts.roundTripWrites++;
+      if (WRITE_COMMANDS.has(command) || command === 'evalsha' || command === 'eval')
+        {counts.roundTripWrites++;}
     }
     if (WRITE_COMMANDS.has(command)) {
       counts.keyWrites++;
@@ -95,7 +96,10 @@ async function main(): Promise<void> {
     return runtime;
   }
 
-  async function batch(queueName: string, data: (i: number) => unknown): Promise<{ processing: number[]; ids: string[]; counts: Counts }> {
+  async function batch(
+    queueName: string,
+    data: (i: number) => unknown,
+  ): Promise<{ processing: number[]; ids: string[]; counts: Counts }> {
     const queue = new Queue(queueName, { connection, prefix });
     const events = new QueueEvents(queueName, { connection, prefix });
     await events.waitUntilReady();
@@ -110,7 +114,11 @@ async function main(): Promise<void> {
       await job.waitUntilFinished(events, 60_000);
       const done = await queue.getJob(job.id ?? '');
       processing.push((done?.finishedOn ?? 0) - (done?.processedOn ?? 0));
-      ids.push(String((done?.returnvalue as { output?: { prompt_id?: string } } | undefined)?.output?.prompt_id ?? ''));
+      ids.push(
+        String(
+          (done?.returnvalue as { output?: { prompt_id?: string } } | undefined)?.output?.prompt_id ?? '',
+        ),
+      );
     }
     await new Promise(resolve => setTimeout(resolve, 200));
     const measured = counts;
@@ -169,11 +177,35 @@ async function main(): Promise<void> {
     step_ms: STEP_MS,
     node: process.version,
     fake_execution_ms: { median: percentile(fakeTimes, 50), p95: percentile(fakeTimes, 95) },
-    worker_processing_ms: { median: percentile([...comfy.processing].sort((a, b) => a - b), 50), p95: percentile([...comfy.processing].sort((a, b) => a - b), 95) },
-    overhead_ms: { median: percentile(overheads, 50), p95: percentile(overheads, 95), min: overheads[0], max: overheads.at(-1) },
+    worker_processing_ms: {
+      median: percentile(
+        [...comfy.processing].sort((a, b) => a - b),
+        50,
+      ),
+      p95: percentile(
+        [...comfy.processing].sort((a, b) => a - b),
+        95,
+      ),
+    },
+    overhead_ms: {
+      median: percentile(overheads, 50),
+      p95: percentile(overheads, 95),
+      min: overheads[0],
+      max: overheads.at(-1),
+    },
     http_requests_per_job: httpPerJob,
-    redis_comfyui: { round_trips: perJob(comfy.counts.roundTrips), round_trips_that_write: perJob(comfy.counts.roundTripWrites), key_writes: perJob(comfy.counts.keyWrites), top: top(comfy.counts) },
-    redis_bare_job: { round_trips: perJob(bare.counts.roundTrips), round_trips_that_write: perJob(bare.counts.roundTripWrites), key_writes: perJob(bare.counts.keyWrites), top: top(bare.counts) },
+    redis_comfyui: {
+      round_trips: perJob(comfy.counts.roundTrips),
+      round_trips_that_write: perJob(comfy.counts.roundTripWrites),
+      key_writes: perJob(comfy.counts.keyWrites),
+      top: top(comfy.counts),
+    },
+    redis_bare_job: {
+      round_trips: perJob(bare.counts.roundTrips),
+      round_trips_that_write: perJob(bare.counts.roundTripWrites),
+      key_writes: perJob(bare.counts.keyWrites),
+      top: top(bare.counts),
+    },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

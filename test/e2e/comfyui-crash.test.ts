@@ -32,14 +32,23 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
   });
 
   const crashEnv = (prefix: string, id: string) =>
-    workerEnv(prefix, fake.port, { WORKER_ID: id, WORKER_LOCK_DURATION: '3000', WORKER_STALLED_INTERVAL: '1000' });
+    workerEnv(prefix, fake.port, {
+      WORKER_ID: id,
+      WORKER_LOCK_DURATION: '3000',
+      WORKER_STALLED_INTERVAL: '1000',
+    });
 
   /**
    * Worker A takes the job and submits the prompt, then is SIGKILLed. Worker B starts
    * before the kill (`secondStarts: 'before-kill'`) or only once the prompt has finished
    * on ComfyUI (`'after-prompt-done'`), so both re-attach paths are taken for certain.
    */
-  async function crashScenario(steps: number, stepMs: number, label: string, secondStarts: 'before-kill' | 'after-prompt-done') {
+  async function crashScenario(
+    steps: number,
+    stepMs: number,
+    label: string,
+    secondStarts: 'before-kill' | 'after-prompt-done',
+  ) {
     const prefix = uniquePrefix(`comfy-crash-${label}`);
     prefixes.push(prefix);
     const queue = new Queue('comfyui', { connection: { url: REDIS_URL }, prefix });
@@ -47,8 +56,14 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
     const first = await startWorker(crashEnv(prefix, `${label}-a`));
     workers.push(first);
     const postsBefore = fake.requests.filter(r => r.method === 'POST' && r.path === '/prompt').length;
-    const added = await queue.add('comfyui', samplerWorkflow(steps, stepMs, `crash-${label}`), { attempts: 1 });
-    await waitUntil(() => fake.acceptedPrompts.length > 0 && fake.isQueuedOrRunning(fake.acceptedPrompts.at(-1) ?? ''), 15_000, 'the prompt to run');
+    const added = await queue.add('comfyui', samplerWorkflow(steps, stepMs, `crash-${label}`), {
+      attempts: 1,
+    });
+    await waitUntil(
+      () => fake.acceptedPrompts.length > 0 && fake.isQueuedOrRunning(fake.acceptedPrompts.at(-1) ?? ''),
+      15_000,
+      'the prompt to run',
+    );
     const promptId = fake.acceptedPrompts.at(-1) ?? '';
     if (secondStarts === 'before-kill') workers.push(await startWorker(crashEnv(prefix, `${label}-b`)));
     first.proc.kill('SIGKILL');
@@ -59,7 +74,12 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
       workers.push(await startWorker(crashEnv(prefix, `${label}-b`)));
     }
     const job = await waitForFinished(queue, added.id ?? '', 45_000);
-    return { job, promptId, posts: fake.requests.filter(r => r.method === 'POST' && r.path === '/prompt').length - postsBefore, queue };
+    return {
+      job,
+      promptId,
+      posts: fake.requests.filter(r => r.method === 'POST' && r.path === '/prompt').length - postsBefore,
+      queue,
+    };
   }
 
   test('killed while the prompt runs: the other replica follows it to the end', async () => {
@@ -67,14 +87,18 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
     expect(job.failedReason).toBeUndefined();
     expect(await job.getState()).toBe('completed');
     expect(posts).toBe(1);
-    expect((job.returnvalue as { output: { prompt_id: string; outputs: Record<string, unknown> } }).output).toEqual({
+    expect(
+      (job.returnvalue as { output: { prompt_id: string; outputs: Record<string, unknown> } }).output,
+    ).toEqual({
       prompt_id: promptId,
       outputs: { '3': { images: [expect.objectContaining({ filename: 'crash-running_00001_.png' })] } },
     });
     expect(job.processedBy).toMatch(/^running-b/);
     const { logs } = await queue.getJobLogs(job.id ?? '');
     expect(logs).toContain(`ComfyUI prompt_id ${promptId}`);
-    expect(logs.some(line => line.startsWith(`re-attached to ComfyUI prompt_id ${promptId}: still running`))).toBe(true);
+    expect(
+      logs.some(line => line.startsWith(`re-attached to ComfyUI prompt_id ${promptId}: still running`)),
+    ).toBe(true);
   });
 
   test('killed, and the prompt finishes before recovery: the other replica collects its outputs', async () => {
@@ -83,6 +107,8 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
     expect(posts).toBe(1);
     expect((job.returnvalue as { output: { prompt_id: string } }).output.prompt_id).toBe(promptId);
     const { logs } = await queue.getJobLogs(job.id ?? '');
-    expect(logs).toContain(`re-attached to ComfyUI prompt_id ${promptId}: it already finished; collecting its outputs`);
+    expect(logs).toContain(
+      `re-attached to ComfyUI prompt_id ${promptId}: it already finished; collecting its outputs`,
+    );
   });
 });

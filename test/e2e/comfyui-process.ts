@@ -18,7 +18,11 @@ export interface WorkerProcess {
 }
 
 /** The env every spawned worker gets: Redis, its own prefix, JSON logs, fast checks. */
-export function workerEnv(prefix: string, comfyPort: number, extra: Record<string, string> = {}): Record<string, string> {
+export function workerEnv(
+  prefix: string,
+  comfyPort: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
     REDIS_URL,
@@ -48,7 +52,9 @@ export function spawnCli(args: string[], env: Record<string, string>): WorkerPro
   };
   proc.stdout?.on('data', onData);
   proc.stderr?.on('data', onData);
-  const exited = new Promise<number | string | null>(resolve => proc.once('exit', (code, signal) => resolve(code ?? signal)));
+  const exited = new Promise<number | string | null>(resolve =>
+    proc.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   return {
     proc,
     lines,
@@ -58,8 +64,12 @@ export function spawnCli(args: string[], env: Record<string, string>): WorkerPro
       for (;;) {
         const found = lines.find(line => pattern.test(line));
         if (found) return found;
-        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`process ended before ${pattern}: ${lines.slice(-5).join('\n')}`);
-        if (Date.now() > deadline) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms: ${lines.slice(-5).join('\n')}`);
+        if (proc.exitCode !== null || proc.signalCode !== null)
+          {throw new Error(`process ended before ${pattern}: ${lines.slice(-5).join('\n')}`);}
+        if (Date.now() > deadline)
+          {throw new Error(
+            `no line matching ${pattern} within ${timeoutMs} ms: ${lines.slice(-5).join('\n')}`,
+          );}
         await new Promise<void>(resolve => {
           const wake = (): void => {
             waiters.delete(wake);
@@ -85,7 +95,12 @@ export async function startWorker(env: Record<string, string>): Promise<WorkerPr
 }
 
 /** EmptyImage → FakeSampler (steps) → SaveImage: a small model-free workflow with sampler progress. */
-export function samplerWorkflow(steps: number, stepMs: number, prefix: string, color = 0x336699): Record<string, unknown> {
+export function samplerWorkflow(
+  steps: number,
+  stepMs: number,
+  prefix: string,
+  color = 0x336699,
+): Record<string, unknown> {
   return {
     '1': { class_type: 'EmptyImage', inputs: { width: 32, height: 32, batch_size: 1, color } },
     '2': { class_type: 'FakeSampler', inputs: { images: ['1', 0], steps, step_ms: stepMs } },

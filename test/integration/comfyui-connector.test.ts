@@ -33,7 +33,9 @@ describe('behind a Basic-auth proxy', () => {
   beforeAll(async () => {
     fake = new FakeComfyUI({ auth: { username: 'comfy', password: 's3cret-pw' } });
     await fake.start();
-    harness = await startRuntime(comfyEnv(fake, { WORKER_COMFYUI_USERNAME: 'comfy', WORKER_COMFYUI_PASSWORD: 's3cret-pw' }));
+    harness = await startRuntime(
+      comfyEnv(fake, { WORKER_COMFYUI_USERNAME: 'comfy', WORKER_COMFYUI_PASSWORD: 's3cret-pw' }),
+    );
   });
   afterAll(async () => {
     await harness.close();
@@ -46,7 +48,9 @@ describe('behind a Basic-auth proxy', () => {
     const expected = `Basic ${Buffer.from('comfy:s3cret-pw').toString('base64')}`;
     expect(fake.connections.length).toBeGreaterThan(0);
     expect(fake.connections.every(c => c.authorization === expected)).toBe(true);
-    const text = JSON.stringify(job.returnvalue) + JSON.stringify(await harness.queue('comfyui').getJobLogs(job.id ?? ''));
+    const text =
+      JSON.stringify(job.returnvalue) +
+      JSON.stringify(await harness.queue('comfyui').getJobLogs(job.id ?? ''));
     expect(text).not.toContain('s3cret-pw');
     expect(text).not.toContain(Buffer.from('comfy:s3cret-pw').toString('base64'));
     const url = String(outputOf(job).outputs['3']?.images?.[0]?.url);
@@ -56,11 +60,16 @@ describe('behind a Basic-auth proxy', () => {
   });
 
   test('wrong credentials: the upgrade is refused and the job fails without retry, saying so', async () => {
-    const connector = comfyConnector(fake.port, { WORKER_COMFYUI_USERNAME: 'comfy', WORKER_COMFYUI_PASSWORD: 'wrong' });
+    const connector = comfyConnector(fake.port, {
+      WORKER_COMFYUI_USERNAME: 'comfy',
+      WORKER_COMFYUI_PASSWORD: 'wrong',
+    });
     try {
       await expect(runComfyJob(connector, sampler(1, 0, 'x'))).rejects.toMatchObject({
         code: 'ERR_SERVICE_REJECTED',
-        message: expect.stringMatching(/ComfyUI refused the WebSocket upgrade at ws:\/\/127\.0\.0\.1:\d+\/ws: HTTP 401 \(check the username\/password or API key\)/),
+        message: expect.stringMatching(
+          /ComfyUI refused the WebSocket upgrade at ws:\/\/127\.0\.0\.1:\d+\/ws: HTTP 401 \(check the username\/password or API key\)/,
+        ),
       });
       expect((await connector.checkHealth(AbortSignal.timeout(5000))).detail).toMatch(/HTTP 401/);
     } finally {
@@ -93,21 +102,42 @@ describe('a Bearer-token proxy, routes under /api, inline outputs and every outp
     const workflow = {
       '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0x00ff00 } },
       '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'kinds/img' } },
-      '3': { class_type: 'FakeVideoCombine', inputs: { images: ['1', 0], frame_rate: 12, filename_prefix: 'anim' } },
+      '3': {
+        class_type: 'FakeVideoCombine',
+        inputs: { images: ['1', 0], frame_rate: 12, filename_prefix: 'anim' },
+      },
       '4': { class_type: 'FakeText', inputs: { text: 'hello from a node' } },
-      '5': { class_type: 'EmptyImage', inputs: { width: 1200, height: 1200, batch_size: 1, color: 0x123456 } },
+      '5': {
+        class_type: 'EmptyImage',
+        inputs: { width: 1200, height: 1200, batch_size: 1, color: 0x123456 },
+      },
       '6': { class_type: 'PreviewImage', inputs: { images: ['5', 0] } },
     };
-    const job = await harness.run('comfyui', { prompt: workflow, extra_data: { extra_pnginfo: { note: 'x' } } });
+    const job = await harness.run('comfyui', {
+      prompt: workflow,
+      extra_data: { extra_pnginfo: { note: 'x' } },
+    });
     expect(job.failedReason).toBeUndefined();
     const { outputs } = outputOf(job);
     expect(fake.requests.some(r => r.path === '/prompt')).toBe(true);
     const image = outputs['2']?.images?.[0] ?? {};
-    expect(image).toMatchObject({ filename: 'img_00001_.png', subfolder: 'kinds', type: 'output', mime: 'image/png' });
-    expect(String(image.url)).toBe(`${fake.baseUrl}/api/view?filename=img_00001_.png&subfolder=kinds&type=output`);
+    expect(image).toMatchObject({
+      filename: 'img_00001_.png',
+      subfolder: 'kinds',
+      type: 'output',
+      mime: 'image/png',
+    });
+    expect(String(image.url)).toBe(
+      `${fake.baseUrl}/api/view?filename=img_00001_.png&subfolder=kinds&type=output`,
+    );
     expect(Buffer.from(String(image.data), 'base64').subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     const gif = outputs['3']?.gifs?.[0] ?? {};
-    expect(gif).toMatchObject({ filename: 'anim_00001.gif', format: 'image/gif', frame_rate: 12, mime: 'image/gif' });
+    expect(gif).toMatchObject({
+      filename: 'anim_00001.gif',
+      format: 'image/gif',
+      frame_rate: 12,
+      mime: 'image/gif',
+    });
     expect(Buffer.from(String(gif.data), 'base64').equals(TINY_GIF)).toBe(true);
     expect(outputs['4']).toEqual({ text: ['hello from a node'] });
     const big = outputs['6']?.images?.[0] ?? {};
@@ -123,7 +153,9 @@ describe('an older ComfyUI (legacy protocol) and two jobs sharing one socket', (
   beforeAll(async () => {
     fake = new FakeComfyUI({ legacy: true });
     await fake.start();
-    harness = await startRuntime(comfyEnv(fake, { WORKER_COMFYUI_CONCURRENCY: '2', WORKER_COMFYUI_WATCHDOG: '30' }));
+    harness = await startRuntime(
+      comfyEnv(fake, { WORKER_COMFYUI_CONCURRENCY: '2', WORKER_COMFYUI_WATCHDOG: '30' }),
+    );
   });
   afterAll(async () => {
     await harness.close();
@@ -139,8 +171,14 @@ describe('an older ComfyUI (legacy protocol) and two jobs sharing one socket', (
       seen.set(jobId, list);
     });
     const queue = harness.queue('comfyui');
-    const [a, b] = await Promise.all([queue.add('comfyui', sampler(20, 10, 'lega', 1)), queue.add('comfyui', sampler(20, 10, 'legb', 2))]);
-    const [jobA, jobB] = await Promise.all([waitForFinished(queue, a.id ?? ''), waitForFinished(queue, b.id ?? '')]);
+    const [a, b] = await Promise.all([
+      queue.add('comfyui', sampler(20, 10, 'lega', 1)),
+      queue.add('comfyui', sampler(20, 10, 'legb', 2)),
+    ]);
+    const [jobA, jobB] = await Promise.all([
+      waitForFinished(queue, a.id ?? ''),
+      waitForFinished(queue, b.id ?? ''),
+    ]);
     expect(outputOf(jobA).outputs['3']?.images?.[0]?.filename).toBe('lega_00001_.png');
     expect(outputOf(jobB).outputs['3']?.images?.[0]?.filename).toBe('legb_00001_.png');
     // The old server ignores our prompt id and uses its own; that is the one recorded.
@@ -156,7 +194,9 @@ describe('an older ComfyUI (legacy protocol) and two jobs sharing one socket', (
 
   test('the old {error: "no prompt", node_errors: []} style of rejection is reported', async () => {
     const job = await harness.run('comfyui', { '1': { class_type: 'Unknown', inputs: {} } }, { attempts: 2 });
-    expect(job.failedReason).toMatch(/^ERR_SERVICE_REJECTED: ComfyUI rejected the workflow \(HTTP 400\): Cannot execute because node Unknown does not exist\./);
+    expect(job.failedReason).toMatch(
+      /^ERR_SERVICE_REJECTED: ComfyUI rejected the workflow \(HTTP 400\): Cannot execute because node Unknown does not exist\./,
+    );
     expect(job.attemptsMade).toBe(1);
   });
 });
@@ -199,7 +239,9 @@ describe('timeout, slow history and a service that is down', () => {
     try {
       await waitUntil(() => fake.socketCount === 0, 5000, 'sockets to close');
       const job = await harness.run('comfyui', sampler(1, 0, 'nows'), { attempts: 1 });
-      expect(job.failedReason).toMatch(/^ERR_SERVICE_UNAVAILABLE: ComfyUI refused the WebSocket upgrade at ws:\/\/127\.0\.0\.1:\d+\/ws: HTTP 503/);
+      expect(job.failedReason).toMatch(
+        /^ERR_SERVICE_UNAVAILABLE: ComfyUI refused the WebSocket upgrade at ws:\/\/127\.0\.0\.1:\d+\/ws: HTTP 503/,
+      );
     } finally {
       delete fake.faults.refuseWebSocket;
     }

@@ -16,14 +16,19 @@ interface Frame {
 }
 
 /** A raw WebSocket client that records every frame. */
-async function rawClient(baseUrl: string, clientId: string, path = '/ws', headers: Record<string, string> = {}) {
+async function rawClient(
+  baseUrl: string,
+  clientId: string,
+  path = '/ws',
+  headers: Record<string, string> = {},
+) {
   const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}${path}?clientId=${clientId}`, { headers });
   const frames: Frame[] = [];
   const binary: Buffer[] = [];
   let wake: (() => void) | undefined;
   ws.on('message', (raw, isBinary) => {
     if (isBinary) binary.push(raw as Buffer);
-    else frames.push(JSON.parse(String(raw)) as Frame);
+    else frames.push(JSON.parse((raw as Buffer).toString('utf8')) as Frame);
     wake?.();
   });
   await new Promise<void>((resolve, reject) => {
@@ -40,7 +45,8 @@ async function rawClient(baseUrl: string, clientId: string, path = '/ws', header
       for (;;) {
         const index = frames.findIndex((frame, i) => i >= from && match(frame));
         if (index >= 0) return index;
-        if (Date.now() > deadline) throw new Error(`no matching frame; saw ${frames.map(f => f.type).join(',')}`);
+        if (Date.now() > deadline)
+          {throw new Error(`no matching frame; saw ${frames.map(f => f.type).join(',')}`);}
         await new Promise<void>(resolve => {
           wake = resolve;
           setTimeout(resolve, 50);
@@ -56,7 +62,11 @@ const simple = (color: number, prefix = 'ci') => ({
   '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: prefix } },
 });
 
-async function post(baseUrl: string, path: string, body: unknown): Promise<{ status: number; json: unknown; text: string }> {
+async function post(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: unknown; text: string }> {
   const response = await fetch(`${baseUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -85,7 +95,10 @@ describe('fake ComfyUI speaks the protocol', () => {
     for (const path of ['/ws', '/api/ws']) {
       const client = await rawClient(url, `greet${path.length}`, path);
       await client.until(frame => frame.type === 'status');
-      expect(client.frames[0]).toEqual({ type: 'status', data: { status: { exec_info: { queue_remaining: 0 } }, sid: `greet${path.length}` } });
+      expect(client.frames[0]).toEqual({
+        type: 'status',
+        data: { status: { exec_info: { queue_remaining: 0 } }, sid: `greet${path.length}` },
+      });
       client.close();
     }
   });
@@ -93,16 +106,26 @@ describe('fake ComfyUI speaks the protocol', () => {
   test('a prompt runs in the documented order, history is written before executing null, other clients see only status', async () => {
     const mine = await rawClient(url, 'mine');
     const other = await rawClient(url, 'other');
-    const { status, json } = await post(url, '/prompt', { prompt: simple(0xff0000, 'order'), client_id: 'mine' });
+    const { status, json } = await post(url, '/prompt', {
+      prompt: simple(0xff0000, 'order'),
+      client_id: 'mine',
+    });
     expect(status).toBe(200);
     const promptId = (json as { prompt_id: string }).prompt_id;
     expect(json).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
     const end = await mine.until(frame => frame.type === 'executing' && frame.data.node === null);
     // The ordering guarantee: history is there as soon as executing null arrives.
-    const history = (await (await fetch(`${url}/history/${promptId}`)).json()) as Record<string, { outputs: unknown; status: { status_str: string } }>;
-    expect(history[promptId]?.outputs).toEqual({ '2': { images: [{ filename: 'order_00001_.png', subfolder: '', type: 'output' }] } });
+    const history = (await (await fetch(`${url}/history/${promptId}`)).json()) as Record<
+      string,
+      { outputs: unknown; status: { status_str: string } }
+    >;
+    expect(history[promptId]?.outputs).toEqual({
+      '2': { images: [{ filename: 'order_00001_.png', subfolder: '', type: 'output' }] },
+    });
     expect(history[promptId]?.status.status_str).toBe('success');
-    const sequence = mine.frames.slice(1, end + 1).map(frame => (frame.type === 'executing' ? `executing:${String(frame.data.node)}` : frame.type));
+    const sequence = mine.frames
+      .slice(1, end + 1)
+      .map(frame => (frame.type === 'executing' ? `executing:${String(frame.data.node)}` : frame.type));
     expect(sequence).toEqual([
       'status',
       'status',
@@ -115,8 +138,18 @@ describe('fake ComfyUI speaks the protocol', () => {
       'status',
       'executing:null',
     ]);
-    expect(mine.frames.slice(1, end + 1).filter(f => f.type !== 'status').every(f => f.data.prompt_id === promptId)).toBe(true);
-    await other.until(frame => frame.type === 'status' && (frame.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 0, 1);
+    expect(
+      mine.frames
+        .slice(1, end + 1)
+        .filter(f => f.type !== 'status')
+        .every(f => f.data.prompt_id === promptId),
+    ).toBe(true);
+    await other.until(
+      frame =>
+        frame.type === 'status' &&
+        (frame.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 0,
+      1,
+    );
     expect(other.frames.every(frame => frame.type === 'status')).toBe(true);
     mine.close();
     other.close();
@@ -126,19 +159,26 @@ describe('fake ComfyUI speaks the protocol', () => {
     const client = await rawClient(url, 'cache');
     const first = await post(url, '/prompt', { prompt: simple(0x00ff00, 'cached'), client_id: 'cache' });
     const firstId = (first.json as { prompt_id: string }).prompt_id;
-    await client.until(frame => frame.type === 'executing' && frame.data.node === null && frame.data.prompt_id === firstId);
+    await client.until(
+      frame => frame.type === 'executing' && frame.data.node === null && frame.data.prompt_id === firstId,
+    );
     const from = client.frames.length;
     const again = await post(url, '/prompt', { prompt: simple(0x00ff00, 'cached'), client_id: 'cache' });
     const againId = (again.json as { prompt_id: string }).prompt_id;
-    await client.until(frame => frame.type === 'executing' && frame.data.node === null && frame.data.prompt_id === againId, from);
+    await client.until(
+      frame => frame.type === 'executing' && frame.data.node === null && frame.data.prompt_id === againId,
+      from,
+    );
     const frames = client.frames.slice(from);
     expect(frames.find(frame => frame.type === 'execution_cached')?.data.nodes).toEqual(['1', '2']);
     expect(frames.filter(frame => frame.type === 'executing' && frame.data.node !== null)).toEqual([]);
-    expect(frames.find(frame => frame.type === 'executed')?.data.output).toEqual({ images: [{ filename: 'cached_00001_.png', subfolder: '', type: 'output' }] });
+    expect(frames.find(frame => frame.type === 'executed')?.data.output).toEqual({
+      images: [{ filename: 'cached_00001_.png', subfolder: '', type: 'output' }],
+    });
     client.close();
   });
 
-  test('validation errors have ComfyUI\'s shapes', async () => {
+  test("validation errors have ComfyUI's shapes", async () => {
     const bad = simple(0);
     bad['1'].inputs.width = 0;
     const rejected = await post(url, '/prompt', { prompt: bad });
@@ -147,18 +187,33 @@ describe('fake ComfyUI speaks the protocol', () => {
       error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation' },
       node_errors: {
         '1': {
-          errors: [{ type: 'value_smaller_than_min', message: 'Value 0 smaller than min of 1', details: 'width', extra_info: { input_name: 'width', received_value: 0 } }],
+          errors: [
+            {
+              type: 'value_smaller_than_min',
+              message: 'Value 0 smaller than min of 1',
+              details: 'width',
+              extra_info: { input_name: 'width', received_value: 0 },
+            },
+          ],
           dependent_outputs: ['2'],
           class_type: 'EmptyImage',
         },
       },
     });
     const unknown = await post(url, '/prompt', { prompt: { '1': { class_type: 'Nope', inputs: {} } } });
-    expect(unknown).toMatchObject({ status: 400, json: { error: { type: 'invalid_prompt', details: "Node ID '#1'" }, node_errors: {} } });
+    expect(unknown).toMatchObject({
+      status: 400,
+      json: { error: { type: 'invalid_prompt', details: "Node ID '#1'" }, node_errors: {} },
+    });
     const noOutputs = await post(url, '/prompt', { prompt: { '1': simple(0)['1'] } });
     expect(noOutputs.json).toMatchObject({ error: { type: 'prompt_no_outputs' } });
     expect((await post(url, '/prompt', {})).json).toEqual({
-      error: { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} },
+      error: {
+        type: 'no_prompt',
+        message: 'No prompt provided',
+        details: 'No prompt provided',
+        extra_info: {},
+      },
       node_errors: {},
     });
     const notJson = await post(url, '/prompt', 'not json');
@@ -185,7 +240,10 @@ describe('fake ComfyUI speaks the protocol', () => {
       executed: ['1'],
     });
     await client.until(frame => frame.type === 'executing' && frame.data.node === null, index);
-    const history = (await (await fetch(`${url}/api/history/${promptId}`)).json()) as Record<string, { status: { status_str: string; completed: boolean } }>;
+    const history = (await (await fetch(`${url}/api/history/${promptId}`)).json()) as Record<
+      string,
+      { status: { status_str: string; completed: boolean } }
+    >;
     expect(history[promptId]?.status).toMatchObject({ status_str: 'error', completed: false });
     client.close();
   });
@@ -227,7 +285,11 @@ describe('fake ComfyUI speaks the protocol', () => {
     const interrupted = await post(url, '/interrupt', { prompt_id: promptId });
     expect(interrupted).toMatchObject({ status: 200, text: '' });
     const index = await client.until(frame => frame.type === 'execution_interrupted');
-    expect(client.frames[index]?.data).toMatchObject({ prompt_id: promptId, node_id: '3', node_type: 'FakeSampler' });
+    expect(client.frames[index]?.data).toMatchObject({
+      prompt_id: promptId,
+      node_id: '3',
+      node_type: 'FakeSampler',
+    });
     await client.until(frame => frame.type === 'executing' && frame.data.node === null, index);
     client.close();
   });
@@ -239,8 +301,12 @@ describe('fake ComfyUI speaks the protocol', () => {
       '2': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: 'q' } },
     };
     const running = ((await post(url, '/prompt', { prompt: long })).json as { prompt_id: string }).prompt_id;
-    const pending = ((await post(url, '/prompt', { prompt: simple(5) })).json as { prompt_id: string }).prompt_id;
-    const queue = (await (await fetch(`${url}/queue`)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+    const pending = ((await post(url, '/prompt', { prompt: simple(5) })).json as { prompt_id: string })
+      .prompt_id;
+    const queue = (await (await fetch(`${url}/queue`)).json()) as {
+      queue_running: unknown[][];
+      queue_pending: unknown[][];
+    };
     expect(queue.queue_running.map(item => item[1])).toEqual([running]);
     expect(queue.queue_pending.map(item => item[1])).toEqual([pending]);
     expect(await post(url, '/queue', { delete: [pending] })).toMatchObject({ status: 200, text: '' });
@@ -258,8 +324,14 @@ describe('fake ComfyUI speaks the protocol', () => {
     const ok = await fetch(`${url}/view?filename=pic_00001_.png&subfolder=sub/dir&type=output`);
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toBe('image/png');
-    expect(Buffer.from(await ok.arrayBuffer()).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
-    expect((await fetch(`${url}/api/view?filename=pic_00001_.png%20[output]&subfolder=sub/dir&type=temp`)).status).toBe(200);
+    expect(
+      Buffer.from(await ok.arrayBuffer())
+        .subarray(0, 8)
+        .equals(PNG_SIGNATURE),
+    ).toBe(true);
+    expect(
+      (await fetch(`${url}/api/view?filename=pic_00001_.png%20[output]&subfolder=sub/dir&type=temp`)).status,
+    ).toBe(200);
     expect((await fetch(`${url}/view`)).status).toBe(404);
     expect((await fetch(`${url}/view?filename=../secret.png`)).status).toBe(400);
     expect((await fetch(`${url}/view?filename=%2Fetc%2Fpasswd`)).status).toBe(400);
@@ -269,10 +341,16 @@ describe('fake ComfyUI speaks the protocol', () => {
   });
 
   test('system_stats and object_info answer with and without /api', async () => {
-    const stats = (await (await fetch(`${url}/api/system_stats`)).json()) as { system: Record<string, unknown>; devices: unknown[] };
+    const stats = (await (await fetch(`${url}/api/system_stats`)).json()) as {
+      system: Record<string, unknown>;
+      devices: unknown[];
+    };
     expect(stats.system.comfyui_version).toBe('0.3.64');
     expect(stats.devices).toHaveLength(1);
-    const info = (await (await fetch(`${url}/object_info/EmptyImage`)).json()) as Record<string, { input: { required: Record<string, unknown> } }>;
+    const info = (await (await fetch(`${url}/object_info/EmptyImage`)).json()) as Record<
+      string,
+      { input: { required: Record<string, unknown> } }
+    >;
     expect(info.EmptyImage?.input.required.width).toEqual(['INT', { default: 512, min: 1, max: 16384 }]);
     expect(await (await fetch(`${url}/object_info/Nope`)).json()).toEqual({});
   });
@@ -286,7 +364,7 @@ describe('an independent ComfyUI client (@stable-canvas/comfyui-client) against 
     fake = new FakeComfyUI({ nodeDelayMs: 50 });
     await fake.start();
     client = new Client({ api_host: `127.0.0.1:${fake.port}`, WebSocket, fetch, clientId: 'sdk-client' });
-    client.connect();
+    void client.connect();
   });
   afterAll(async () => {
     client.close();
@@ -306,13 +384,21 @@ describe('an independent ComfyUI client (@stable-canvas/comfyui-client) against 
     expect(viaSocket.images.some(image => image.type === 'buff')).toBe(true);
     const urls = viaSocket.images.flatMap(image => (image.type === 'url' ? [image.data] : []));
     expect(urls).toHaveLength(2);
-    expect(urls.map(u => new URL(u).searchParams.get('filename'))).toEqual(['sdk_00001_.png', 'sdk_00002_.png']);
+    expect(urls.map(u => new URL(u).searchParams.get('filename'))).toEqual([
+      'sdk_00001_.png',
+      'sdk_00002_.png',
+    ]);
 
     // Our connector on the same workflow: served from cache, the same files come back.
     const connector = comfyConnector(fake.port);
     try {
       const ours = await runComfyJob(connector, prompt);
-      const files = (ours.output.outputs['2']?.images ?? []) as { filename: string; subfolder: string; type: string; url: string }[];
+      const files = (ours.output.outputs['2']?.images ?? []) as {
+        filename: string;
+        subfolder: string;
+        type: string;
+        url: string;
+      }[];
       const params = (u: string) => {
         const search = new URL(u).searchParams;
         return [search.get('filename'), search.get('subfolder'), search.get('type')];
@@ -326,14 +412,18 @@ describe('an independent ComfyUI client (@stable-canvas/comfyui-client) against 
       await connector.close();
     }
 
-    const viaPolling = await client.enqueue_polling({ ...prompt, '2': { ...prompt['2'], inputs: { ...prompt['2'].inputs, filename_prefix: 'poll' } } });
-    expect(viaPolling.images.flatMap(image => (image.type === 'url' ? [new URL(image.data).searchParams.get('filename')] : []))).toEqual([
-      'poll_00001_.png',
-      'poll_00002_.png',
-    ]);
+    const viaPolling = await client.enqueue_polling({
+      ...prompt,
+      '2': { ...prompt['2'], inputs: { ...prompt['2'].inputs, filename_prefix: 'poll' } },
+    });
+    expect(
+      viaPolling.images.flatMap(image =>
+        image.type === 'url' ? [new URL(image.data).searchParams.get('filename')] : [],
+      ),
+    ).toEqual(['poll_00001_.png', 'poll_00002_.png']);
   });
 
-  test('its error path sees our fake\'s execution_error', async () => {
+  test("its error path sees our fake's execution_error", async () => {
     const prompt = {
       '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 1 } },
       '3': { class_type: 'FakeError', inputs: { images: ['1', 0], message: 'sdk boom' } },

@@ -35,12 +35,32 @@ describe('parseComfyJob: the three payload forms of DESIGN §5', () => {
     ['not an object', 'hello', /must be a ComfyUI API-format workflow \(a JSON object\), got a string/],
     ['an empty graph', {}, /job data has no nodes/],
     ['a node without class_type', { '1': { inputs: {} } }, /node "1" has no "class_type"/],
-    ['inputs not an object', { '1': { class_type: 'X', inputs: [1] } }, /node "1" \(X\): "inputs" must be an object, got an array/],
-    ['a malformed link', { '1': { class_type: 'X', inputs: { a: ['2'] } } }, /node "1" \(X\) input "a": a list must be a link/],
-    ['a dangling link', { '1': { class_type: 'X', inputs: { a: ['9', 0] } } }, /node "1" \(X\) input "a" links to node "9", which is not in the workflow/],
-    ['a UI-format workflow', { workflow: { nodes: [], links: [] } }, /UI-format workflow.*Save \(API Format\)/],
+    [
+      'inputs not an object',
+      { '1': { class_type: 'X', inputs: [1] } },
+      /node "1" \(X\): "inputs" must be an object, got an array/,
+    ],
+    [
+      'a malformed link',
+      { '1': { class_type: 'X', inputs: { a: ['2'] } } },
+      /node "1" \(X\) input "a": a list must be a link/,
+    ],
+    [
+      'a dangling link',
+      { '1': { class_type: 'X', inputs: { a: ['9', 0] } } },
+      /node "1" \(X\) input "a" links to node "9", which is not in the workflow/,
+    ],
+    [
+      'a UI-format workflow',
+      { workflow: { nodes: [], links: [] } },
+      /UI-format workflow.*Save \(API Format\)/,
+    ],
     ['unknown wrapper fields', { prompt: graph, client_id: 'x' }, /unknown field "client_id"/],
-    ['extra_data not an object', { prompt: graph, extra_data: 3 }, /field "extra_data" must be a JSON object, got a number/],
+    [
+      'extra_data not an object',
+      { prompt: graph, extra_data: 3 },
+      /field "extra_data" must be a JSON object, got a number/,
+    ],
     ['a wrapped non-object', { prompt: 'x' }, /field "prompt" must be a ComfyUI API-format workflow/],
   ])('rejects %s naming the place', (_label, data, message) => {
     expect(() => parseComfyJob(data)).toThrow(InvalidInputError);
@@ -51,10 +71,22 @@ describe('parseComfyJob: the three payload forms of DESIGN §5', () => {
 describe('describePromptRejection: old and new ComfyUI error shapes', () => {
   test('node_errors name node ids, classes and messages', () => {
     const text = describePromptRejection(400, {
-      error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation', details: '', extra_info: {} },
+      error: {
+        type: 'prompt_outputs_failed_validation',
+        message: 'Prompt outputs failed validation',
+        details: '',
+        extra_info: {},
+      },
       node_errors: {
         '1': {
-          errors: [{ type: 'value_smaller_than_min', message: 'Value 0 smaller than min of 1', details: 'width', extra_info: {} }],
+          errors: [
+            {
+              type: 'value_smaller_than_min',
+              message: 'Value 0 smaller than min of 1',
+              details: 'width',
+              extra_info: {},
+            },
+          ],
           dependent_outputs: ['2'],
           class_type: 'EmptyImage',
         },
@@ -66,16 +98,25 @@ describe('describePromptRejection: old and new ComfyUI error shapes', () => {
   });
   test('invalid_prompt keeps its details (the node id)', () => {
     const text = describePromptRejection(400, {
-      error: { type: 'invalid_prompt', message: 'Cannot execute because node Nope does not exist.', details: "Node ID '#4'", extra_info: {} },
+      error: {
+        type: 'invalid_prompt',
+        message: 'Cannot execute because node Nope does not exist.',
+        details: "Node ID '#4'",
+        extra_info: {},
+      },
       node_errors: {},
     });
     expect(text).toContain("Cannot execute because node Nope does not exist.: Node ID '#4'");
   });
   test('the old {error: "no prompt", node_errors: []} shape', () => {
-    expect(describePromptRejection(400, { error: 'no prompt', node_errors: [] })).toBe('ComfyUI rejected the workflow (HTTP 400): no prompt');
+    expect(describePromptRejection(400, { error: 'no prompt', node_errors: [] })).toBe(
+      'ComfyUI rejected the workflow (HTTP 400): no prompt',
+    );
   });
   test('a body that is not JSON', () => {
-    expect(describePromptRejection(400, 'Bad Request')).toBe('ComfyUI rejected the workflow (HTTP 400): Bad Request');
+    expect(describePromptRejection(400, 'Bad Request')).toBe(
+      'ComfyUI rejected the workflow (HTTP 400): Bad Request',
+    );
   });
 });
 
@@ -87,26 +128,49 @@ describe('history and queue readers', () => {
         completed: false,
         messages: [
           ['execution_start', { prompt_id: 'p1' }],
-          ['execution_error', { prompt_id: 'p1', node_id: '5', node_type: 'KSampler', exception_type: 'torch.OutOfMemoryError', exception_message: 'CUDA out of memory' }],
+          [
+            'execution_error',
+            {
+              prompt_id: 'p1',
+              node_id: '5',
+              node_type: 'KSampler',
+              exception_type: 'torch.OutOfMemoryError',
+              exception_message: 'CUDA out of memory',
+            },
+          ],
         ],
       },
     });
     expect(error).toBeInstanceOf(ServiceFailedError);
-    expect(error?.message).toBe('ComfyUI execution error in node 5 (KSampler) of prompt p1: torch.OutOfMemoryError: CUDA out of memory');
+    expect(error?.message).toBe(
+      'ComfyUI execution error in node 5 (KSampler) of prompt p1: torch.OutOfMemoryError: CUDA out of memory',
+    );
     expect(error?.retryable).toBe(false);
   });
   test('an interrupted prompt says so', () => {
     const error = historyFailure('p1', {
-      status: { status_str: 'error', completed: false, messages: [['execution_interrupted', { node_id: '3', node_type: 'FakeSampler' }]] },
+      status: {
+        status_str: 'error',
+        completed: false,
+        messages: [['execution_interrupted', { node_id: '3', node_type: 'FakeSampler' }]],
+      },
     });
     expect(error?.message).toMatch(/prompt p1 was interrupted at node 3 \(FakeSampler\)/);
   });
   test('success, and old entries without status, are not failures', () => {
-    expect(historyFailure('p', { status: { status_str: 'success', completed: true, messages: [] } })).toBeUndefined();
+    expect(
+      historyFailure('p', { status: { status_str: 'success', completed: true, messages: [] } }),
+    ).toBeUndefined();
     expect(historyFailure('p', { outputs: {} })).toBeUndefined();
   });
   test('queueState finds running and pending prompts and counts those ahead', () => {
-    const body = { queue_running: [[1, 'a', {}, {}, []]], queue_pending: [[3, 'c', {}, {}, []], [2, 'b', {}, {}, []]] };
+    const body = {
+      queue_running: [[1, 'a', {}, {}, []]],
+      queue_pending: [
+        [3, 'c', {}, {}, []],
+        [2, 'b', {}, {}, []],
+      ],
+    };
     expect(queueState(body, 'a')).toEqual({ state: 'running' });
     expect(queueState(body, 'c')).toEqual({ state: 'pending', ahead: 2 });
     expect(queueState(body, 'b')).toEqual({ state: 'pending', ahead: 1 });
@@ -132,7 +196,13 @@ describe('WorkflowProgress: across the whole workflow, never decreasing', () => 
   });
   test('a step report carries node, class, step and total', () => {
     const progress = new WorkflowProgress(parseComfyJob(graph).prompt);
-    expect(progress.steps(3, 10, '2')).toMatchObject({ node: '2', class_type: 'FakeSampler', step: 3, total_steps: 10, status: 'sampling' });
+    expect(progress.steps(3, 10, '2')).toMatchObject({
+      node: '2',
+      class_type: 'FakeSampler',
+      step: 3,
+      total_steps: 10,
+      status: 'sampling',
+    });
   });
   test('a progress that goes back (a second sampler pass) never lowers the percent', () => {
     const progress = new WorkflowProgress(parseComfyJob(graph).prompt);

@@ -13,7 +13,9 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-async function wsServer(options: { autoPong?: boolean } = {}): Promise<{ url: string; server: WebSocketServer }> {
+async function wsServer(
+  options: { autoPong?: boolean } = {},
+): Promise<{ url: string; server: WebSocketServer }> {
   const server = new WebSocketServer({ port: 0, host: '127.0.0.1', autoPong: options.autoPong ?? true });
   await new Promise<void>(resolve => server.once('listening', () => resolve()));
   closers.push(
@@ -36,9 +38,16 @@ describe('ServiceSocket', () => {
       silent.close();
     });
     const port = (silent.address() as AddressInfo).port;
-    const opening = ServiceSocket.open({ service: 'Svc', url: `ws://127.0.0.1:${port}/ws`, connectTimeoutMs: 200, pingIntervalMs: 0 });
+    const opening = ServiceSocket.open({
+      service: 'Svc',
+      url: `ws://127.0.0.1:${port}/ws`,
+      connectTimeoutMs: 200,
+      pingIntervalMs: 0,
+    });
     await expect(opening).rejects.toBeInstanceOf(ServiceTimeoutError);
-    await expect(opening).rejects.toThrow(`Svc WebSocket at ws://127.0.0.1:${port}/ws did not open within 200 ms`);
+    await expect(opening).rejects.toThrow(
+      `Svc WebSocket at ws://127.0.0.1:${port}/ws did not open within 200 ms`,
+    );
   });
 
   test('nothing listening: unavailable (retryable), naming the address and the error code', async () => {
@@ -47,26 +56,42 @@ describe('ServiceSocket', () => {
     closers.length = 0;
     const opening = ServiceSocket.open({ service: 'Svc', url, connectTimeoutMs: 2000, pingIntervalMs: 0 });
     await expect(opening).rejects.toBeInstanceOf(ServiceUnavailableError);
-    await expect(opening).rejects.toThrow(/Svc WebSocket unreachable at ws:\/\/127\.0\.0\.1:\d+\/ws: ECONNREFUSED/);
+    await expect(opening).rejects.toThrow(
+      /Svc WebSocket unreachable at ws:\/\/127\.0\.0\.1:\d+\/ws: ECONNREFUSED/,
+    );
   });
 
   test('an aborted connect rejects with the abort reason', async () => {
     const { url } = await wsServer();
     const controller = new AbortController();
     controller.abort(new Error('job cancelled'));
-    await expect(ServiceSocket.open({ service: 'Svc', url, connectTimeoutMs: 2000, pingIntervalMs: 0, signal: controller.signal })).rejects.toThrow(
-      'job cancelled',
-    );
+    await expect(
+      ServiceSocket.open({
+        service: 'Svc',
+        url,
+        connectTimeoutMs: 2000,
+        pingIntervalMs: 0,
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('job cancelled');
   });
 
   test('frames are decoded and headers are sent on the upgrade', async () => {
     const { url, server } = await wsServer();
-    const seenAuth = new Promise<string | undefined>(resolve => server.once('connection', (ws, req) => {
-      resolve(req.headers.authorization);
-      ws.send(JSON.stringify({ type: 'status', data: { sid: 'x' } }));
-      ws.send(Buffer.from([0, 0, 0, 1, 0, 0, 0, 2, 9]), { binary: true });
-    }));
-    const socket = await ServiceSocket.open({ service: 'Svc', url, connectTimeoutMs: 2000, pingIntervalMs: 0, headers: { authorization: 'Bearer t' } });
+    const seenAuth = new Promise<string | undefined>(resolve =>
+      server.once('connection', (ws, req) => {
+        resolve(req.headers.authorization);
+        ws.send(JSON.stringify({ type: 'status', data: { sid: 'x' } }));
+        ws.send(Buffer.from([0, 0, 0, 1, 0, 0, 0, 2, 9]), { binary: true });
+      }),
+    );
+    const socket = await ServiceSocket.open({
+      service: 'Svc',
+      url,
+      connectTimeoutMs: 2000,
+      pingIntervalMs: 0,
+      headers: { authorization: 'Bearer t' },
+    });
     const frames: unknown[] = [];
     await new Promise<void>(resolve => {
       socket.onMessage(message => {
@@ -83,14 +108,24 @@ describe('ServiceSocket', () => {
 
   test('keep-alive: a peer that stops answering pings is dropped', async () => {
     const { url } = await wsServer({ autoPong: false });
-    const socket = await ServiceSocket.open({ service: 'Svc', url, connectTimeoutMs: 2000, pingIntervalMs: 50 });
+    const socket = await ServiceSocket.open({
+      service: 'Svc',
+      url,
+      connectTimeoutMs: 2000,
+      pingIntervalMs: 50,
+    });
     const reason = await new Promise<string>(resolve => socket.onClose(resolve));
     expect(reason).toBe('keep-alive ping unanswered');
   });
 
   test('keep-alive: a peer that answers pings stays connected', async () => {
     const { url, server } = await wsServer();
-    const socket = await ServiceSocket.open({ service: 'Svc', url, connectTimeoutMs: 2000, pingIntervalMs: 30 });
+    const socket = await ServiceSocket.open({
+      service: 'Svc',
+      url,
+      connectTimeoutMs: 2000,
+      pingIntervalMs: 30,
+    });
     let pings = 0;
     for (const client of server.clients) client.on('ping', () => pings++);
     await new Promise<void>(resolve => {

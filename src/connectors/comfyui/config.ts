@@ -26,7 +26,12 @@ function apiPrefix(value: unknown): void {
 
 /** The convict schema of the `comfyui` connector. */
 export const comfyuiConfigSchema: Schema<ComfyUIConfig> = {
-  ...webSocketServiceSchema('comfyui', { concurrency: 1, timeoutSeconds: 3600, host: 'localhost', port: 8188 }),
+  ...webSocketServiceSchema('comfyui', {
+    concurrency: 1,
+    timeoutSeconds: 3600,
+    host: 'localhost',
+    port: 8188,
+  }),
   apiPrefix: {
     doc: 'Prefix of ComfyUI\'s routes: "" (/prompt, /ws; every version) or "/api" (/api/prompt, /api/ws; ComfyUI from mid-2024, and what some proxies expose).',
     format: apiPrefix,

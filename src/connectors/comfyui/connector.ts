@@ -67,21 +67,28 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         promptId = saved;
         const found = await this.promptState(promptId, ctx.signal);
         if (found.state === 'done') {
-          await ctx.log(`re-attached to ComfyUI prompt_id ${promptId}: it already finished; collecting its outputs`);
+          await ctx.log(
+            `re-attached to ComfyUI prompt_id ${promptId}: it already finished; collecting its outputs`,
+          );
           return await this.finish(ctx, promptId, found.entry);
         }
         if (found.state !== 'unknown') {
-          await ctx.log(`re-attached to ComfyUI prompt_id ${promptId}: still ${found.state}; following it instead of submitting again`);
+          await ctx.log(
+            `re-attached to ComfyUI prompt_id ${promptId}: still ${found.state}; following it instead of submitting again`,
+          );
           // Its messages go to the client id of the worker that submitted it, not to ours: poll.
           return await this.monitorServiceProgress(ctx, stream, promptId, { poll: true });
         }
-        await ctx.log(`ComfyUI does not know prompt_id ${promptId} (never queued, or ComfyUI restarted); submitting the workflow again`);
+        await ctx.log(
+          `ComfyUI does not know prompt_id ${promptId} (never queued, or ComfyUI restarted); submitting the workflow again`,
+        );
       }
       promptId ??= randomUUID();
       promptId = await this.submit(ctx, job, promptId);
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
-      if (ctx.signal.aborted && promptId !== undefined && stopsServiceWork(ctx.signal)) await this.stopPrompt(ctx, promptId);
+      if (ctx.signal.aborted && promptId !== undefined && stopsServiceWork(ctx.signal))
+        {await this.stopPrompt(ctx, promptId);}
       throw error;
     }
   }
@@ -92,7 +99,8 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
    * client prompt ids (2025-07 on); older ones return their own id, which is saved at once.
    */
   private async submit(ctx: JobContext, job: ComfyJob, proposedId: string): Promise<string> {
-    if (ctx.checkpoint.get<unknown>(PROMPT_ID_KEY) !== proposedId) await ctx.checkpoint.set(PROMPT_ID_KEY, proposedId);
+    if (ctx.checkpoint.get<unknown>(PROMPT_ID_KEY) !== proposedId)
+      {await ctx.checkpoint.set(PROMPT_ID_KEY, proposedId);}
     const response = await this.http.request({
       method: 'POST',
       path: `${this.config.apiPrefix}/prompt`,
@@ -156,7 +164,9 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         check = true;
         if (!polling && Date.now() - lastHeard >= watchdogMs) {
           polling = true;
-          ctx.logger.warn(`no ComfyUI message about prompt ${promptId} for ${this.config.watchdog} s; polling /queue and /history`);
+          ctx.logger.warn(
+            `no ComfyUI message about prompt ${promptId} for ${this.config.watchdog} s; polling /queue and /history`,
+          );
         }
       } else if (event.kind === 'disconnected') {
         polling = true;
@@ -184,14 +194,23 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
               endedAt = Date.now();
               check = true;
             } else {
-              ctx.progress(progress.executing(String(data.node)));
+              ctx.progress(
+                progress.executing(
+                  typeof data.node === 'number'
+                    ? String(data.node)
+                    : typeof data.node === 'string'
+                      ? data.node
+                      : '?',
+                ),
+              );
             }
             break;
           case 'progress': {
             const value = Number(data.value);
             const max = Number(data.max);
             const node = typeof data.node === 'string' ? data.node : undefined;
-            if (Number.isFinite(value) && Number.isFinite(max)) ctx.progress(progress.steps(value, max, node));
+            if (Number.isFinite(value) && Number.isFinite(max))
+              {ctx.progress(progress.steps(value, max, node));}
             break;
           }
           case 'executed':
@@ -214,7 +233,14 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         continue;
       }
       reportWaiting(ctx, promptId, state);
-      if (polling && !options.poll && this.connected && !restartedForSilence && state.state === 'running' && Date.now() - lastHeard >= watchdogMs) {
+      if (
+        polling &&
+        !options.poll &&
+        this.connected &&
+        !restartedForSilence &&
+        state.state === 'running' &&
+        Date.now() - lastHeard >= watchdogMs
+      ) {
         // Open socket, running prompt, no word: ComfyUI may have dropped our registration
         // (a reconnect race in its socket registry). A fresh socket re-registers the id.
         restartedForSilence = true;
@@ -225,14 +251,17 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
 
   /** Where ComfyUI has the prompt: queue first, then history (so a prompt finishing in between is not missed). */
   private async promptState(promptId: string, signal: AbortSignal): Promise<PromptState> {
-    const queue = queueState(await this.http.json({ path: `${this.config.apiPrefix}/queue`, signal }), promptId);
+    const queue = queueState(
+      await this.http.json({ path: `${this.config.apiPrefix}/queue`, signal }),
+      promptId,
+    );
     if (queue.state !== 'unknown') return queue;
     const history = await this.http.json<unknown>({
       path: `${this.config.apiPrefix}/history/${encodeURIComponent(promptId)}`,
       signal,
     });
     const entry = isPlainObject(history) ? history[promptId] : undefined;
-    return isPlainObject(entry) ? { state: 'done', entry: entry as HistoryEntry } : { state: 'unknown' };
+    return isPlainObject(entry) ? { state: 'done', entry } : { state: 'unknown' };
   }
 
   /** A finished prompt: its recorded failure, or every output it produced. */
@@ -258,10 +287,20 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
     const signal = AbortSignal.timeout(STOP_TIMEOUT_MS);
     const prefix = this.config.apiPrefix;
     try {
-      await this.http.request({ method: 'POST', path: `${prefix}/queue`, json: { delete: [promptId] }, signal });
+      await this.http.request({
+        method: 'POST',
+        path: `${prefix}/queue`,
+        json: { delete: [promptId] },
+        signal,
+      });
       const state = queueState(await this.http.json({ path: `${prefix}/queue`, signal }), promptId);
       if (state.state === 'running') {
-        await this.http.request({ method: 'POST', path: `${prefix}/interrupt`, json: { prompt_id: promptId }, signal });
+        await this.http.request({
+          method: 'POST',
+          path: `${prefix}/interrupt`,
+          json: { prompt_id: promptId },
+          signal,
+        });
         await ctx.log(`told ComfyUI to interrupt prompt_id ${promptId}`);
       } else {
         await ctx.log(`removed prompt_id ${promptId} from ComfyUI's queue`);
@@ -274,7 +313,9 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
   async checkHealth(signal: AbortSignal): Promise<HealthResult> {
     try {
       const stats = await this.systemStats(signal);
-      const devices = deviceList(stats).map(device => String(device.name ?? device.type ?? '?'));
+      const devices = deviceList(stats).map(device =>
+        typeof device.name === 'string' ? device.name : typeof device.type === 'string' ? device.type : '?',
+      );
       const version = systemField(stats, 'comfyui_version');
       return {
         healthy: true,
@@ -314,7 +355,8 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
           vram_free: device.vram_free,
         })),
         node_classes: Object.keys(info).length,
-        output_node_classes: Object.values(info).filter(def => isPlainObject(def) && def.output_node === true).length,
+        output_node_classes: Object.values(info).filter(def => isPlainObject(def) && def.output_node === true)
+          .length,
       };
     } catch (error) {
       return { ...capabilities, service_error: error instanceof Error ? error.message : String(error) };
@@ -352,7 +394,9 @@ function lostPrompt(promptId: string): ServiceUnavailableError {
 }
 
 function stringList(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter(item => typeof item === 'string' || typeof item === 'number').map(String) : [];
+  return Array.isArray(value)
+    ? value.filter(item => typeof item === 'string' || typeof item === 'number').map(String)
+    : [];
 }
 
 function systemField(stats: unknown, key: string): string | undefined {

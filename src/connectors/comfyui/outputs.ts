@@ -37,7 +37,11 @@ export interface CollectOptions {
  * other values are passed through unchanged. With `inline`, files are fetched and added
  * as base64 until the job's cap is reached; the rest say why they were not.
  */
-export async function collectOutputs(promptId: string, entry: HistoryEntry, options: CollectOptions): Promise<ComfyOutput> {
+export async function collectOutputs(
+  promptId: string,
+  entry: HistoryEntry,
+  options: CollectOptions,
+): Promise<ComfyOutput> {
   const outputs: Record<string, JsonObject> = {};
   let inlineBudget = options.inlineMaxBytes;
   for (const [nodeId, ui] of Object.entries(entry.outputs ?? {})) {
@@ -87,7 +91,8 @@ function viewParams(filename: string, subfolder: unknown, type: unknown): Record
 
 function viewUrl(options: CollectOptions, filename: string, subfolder: unknown, type: unknown): string {
   const url = options.http.url(`${options.apiPrefix}/view`);
-  for (const [key, value] of Object.entries(viewParams(filename, subfolder, type))) url.searchParams.set(key, value);
+  for (const [key, value] of Object.entries(viewParams(filename, subfolder, type)))
+    {url.searchParams.set(key, value);}
   return url.href;
 }
 
@@ -109,7 +114,10 @@ async function inlineFile(file: OutputFile, budget: number, options: CollectOpti
       return 0;
     }
     const mime = response.headers['content-type'];
-    file.mime = typeof mime === 'string' ? mime.split(';')[0]?.trim() ?? 'application/octet-stream' : 'application/octet-stream';
+    file.mime =
+      typeof mime === 'string'
+        ? (mime.split(';')[0]?.trim() ?? 'application/octet-stream')
+        : 'application/octet-stream';
     file.data = response.body.toString('base64');
     return response.body.length;
   } catch (error) {

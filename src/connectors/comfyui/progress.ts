@@ -38,7 +38,10 @@ export class WorkflowProgress {
     this.currentFraction = 0;
     this.step = undefined;
     this.totalSteps = undefined;
-    return this.update('running', `running node ${node}${this.classOf(node) ? ` (${this.classOf(node)})` : ''}`);
+    return this.update(
+      'running',
+      `running node ${node}${this.classOf(node) ? ` (${this.classOf(node)})` : ''}`,
+    );
   }
 
   /** `progress {value, max, node?}`: steps inside the current node. */
@@ -49,7 +52,10 @@ export class WorkflowProgress {
       this.step = value;
       this.totalSteps = max;
     }
-    const where = this.current !== undefined ? `node ${this.current}${this.classOf(this.current) ? ` (${this.classOf(this.current)})` : ''}` : 'sampling';
+    const where =
+      this.current !== undefined
+        ? `node ${this.current}${this.classOf(this.current) ? ` (${this.classOf(this.current)})` : ''}`
+        : 'sampling';
     return this.update('sampling', `${where}: step ${value} of ${max}`);
   }
 
@@ -57,7 +63,10 @@ export class WorkflowProgress {
   executed(node: string): ProgressUpdate {
     this.done.add(node);
     if (this.current === node) this.currentFraction = 0;
-    return this.update('running', `node ${node}${this.classOf(node) ? ` (${this.classOf(node)})` : ''} finished`);
+    return this.update(
+      'running',
+      `node ${node}${this.classOf(node) ? ` (${this.classOf(node)})` : ''} finished`,
+    );
   }
 
   /** The percent shown now (for tests). */
@@ -70,7 +79,9 @@ export class WorkflowProgress {
   }
 
   private update(status: string, message: string): ProgressUpdate {
-    const finished = this.done.size + (this.current !== undefined && !this.done.has(this.current) ? this.currentFraction : 0);
+    const finished =
+      this.done.size +
+      (this.current !== undefined && !this.done.has(this.current) ? this.currentFraction : 0);
     const percent = Math.min(99, (finished / this.total) * 100);
     this.last = Math.max(this.last, percent);
     const classType = this.current !== undefined ? this.classOf(this.current) : undefined;

@@ -43,7 +43,11 @@ export function describePromptRejection(status: number, body: unknown): string {
       const message = str(error.message) ?? str(error.type) ?? 'rejected';
       const details = str(error.details);
       // With node errors, `details` repeats them; without, it is the only pointer (e.g. "Node ID '#3'").
-      parts.push(details && details !== message && !hasNodeErrors(body.node_errors) ? `${message}: ${details}` : message);
+      parts.push(
+        details && details !== message && !hasNodeErrors(body.node_errors)
+          ? `${message}: ${details}`
+          : message,
+      );
     }
     const nodeErrors = body.node_errors;
     if (isPlainObject(nodeErrors)) {
@@ -122,18 +126,21 @@ export function historyFailure(promptId: string, entry: HistoryEntry): Connector
 export function queueState(body: unknown, promptId: string): PromptState {
   if (!isPlainObject(body)) return { state: 'unknown' };
   const idOf = (item: unknown): string | undefined => (Array.isArray(item) ? str(item[1]) : undefined);
-  const running = Array.isArray(body.queue_running) ? body.queue_running : [];
+  const running: unknown[] = Array.isArray(body.queue_running) ? body.queue_running : [];
   if (running.some(item => idOf(item) === promptId)) return { state: 'running' };
-  const pending = Array.isArray(body.queue_pending) ? body.queue_pending : [];
-  const mine = pending.find(item => idOf(item) === promptId);
+  const pending: unknown[] = Array.isArray(body.queue_pending) ? body.queue_pending : [];
+  const mine: unknown = pending.find(item => idOf(item) === promptId);
   if (mine === undefined) return { state: 'unknown' };
   const number = Array.isArray(mine) && typeof mine[0] === 'number' ? mine[0] : 0;
   const ahead =
-    running.length + pending.filter(item => Array.isArray(item) && typeof item[0] === 'number' && item[0] < number).length;
+    running.length +
+    pending.filter(item => Array.isArray(item) && typeof item[0] === 'number' && item[0] < number).length;
   return { state: 'pending', ahead };
 }
 
 /** Thrown when the answer to `POST /prompt` has no prompt id. */
 export function missingPromptId(body: unknown): ConnectorError {
-  return new ServiceRejectedError(`ComfyUI accepted the workflow but returned no prompt_id: ${clip(JSON.stringify(body) ?? '', 200)}`);
+  return new ServiceRejectedError(
+    `ComfyUI accepted the workflow but returned no prompt_id: ${clip(JSON.stringify(body) ?? '', 200)}`,
+  );
 }

@@ -29,9 +29,16 @@ export const MAX_NODES = 5000;
  */
 export function parseComfyJob(data: unknown): ComfyJob {
   if (!isPlainObject(data)) {
-    throw new InvalidInputError(`job data must be a ComfyUI API-format workflow (a JSON object), got ${describeType(data)}`);
+    throw new InvalidInputError(
+      `job data must be a ComfyUI API-format workflow (a JSON object), got ${describeType(data)}`,
+    );
   }
-  const wrapperKey = 'prompt' in data && !looksLikeNode(data.prompt) ? 'prompt' : 'workflow' in data && !looksLikeNode(data.workflow) ? 'workflow' : undefined;
+  const wrapperKey =
+    'prompt' in data && !looksLikeNode(data.prompt)
+      ? 'prompt'
+      : 'workflow' in data && !looksLikeNode(data.workflow)
+        ? 'workflow'
+        : undefined;
   if (wrapperKey === undefined) return { prompt: parseGraph(data, 'job data'), extraData: undefined };
   rejectUnknownFields(data, [wrapperKey, 'extra_data']);
   const extra = data.extra_data;
@@ -47,7 +54,9 @@ function looksLikeNode(value: unknown): boolean {
 
 function parseGraph(value: unknown, what: string): WorkflowGraph {
   if (!isPlainObject(value)) {
-    throw new InvalidInputError(`${what} must be a ComfyUI API-format workflow (node id → {class_type, inputs}), got ${describeType(value)}`);
+    throw new InvalidInputError(
+      `${what} must be a ComfyUI API-format workflow (node id → {class_type, inputs}), got ${describeType(value)}`,
+    );
   }
   if (Array.isArray(value.nodes) && Array.isArray(value.links)) {
     throw new InvalidInputError(
@@ -56,31 +65,45 @@ function parseGraph(value: unknown, what: string): WorkflowGraph {
   }
   const ids = Object.keys(value);
   if (ids.length === 0) throw new InvalidInputError(`${what} has no nodes`);
-  if (ids.length > MAX_NODES) throw new InvalidInputError(`${what} has ${ids.length} nodes, more than the ${MAX_NODES} allowed`);
+  if (ids.length > MAX_NODES)
+    {throw new InvalidInputError(`${what} has ${ids.length} nodes, more than the ${MAX_NODES} allowed`);}
   const graph: WorkflowGraph = {};
   for (const id of ids) {
     const node = value[id];
     const where = `node "${id}"`;
-    if (!isPlainObject(node)) throw new InvalidInputError(`${where} must be an object {class_type, inputs}, got ${describeType(node)}`);
+    if (!isPlainObject(node))
+      {throw new InvalidInputError(
+        `${where} must be an object {class_type, inputs}, got ${describeType(node)}`,
+      );}
     if (typeof node.class_type !== 'string' || node.class_type.trim() === '') {
       throw new InvalidInputError(`${where} has no "class_type" (a non-empty string naming the node class)`);
     }
     const inputs = node.inputs ?? {};
     if (!isPlainObject(inputs)) {
-      throw new InvalidInputError(`${where} (${node.class_type}): "inputs" must be an object, got ${describeType(inputs)}`);
+      throw new InvalidInputError(
+        `${where} (${node.class_type}): "inputs" must be an object, got ${describeType(inputs)}`,
+      );
     }
     for (const [name, input] of Object.entries(inputs)) {
       if (!Array.isArray(input)) continue;
       // ComfyUI reads every list input as a link [source node id, output index].
       const [source, index] = input as unknown[];
       const sourceId = typeof source === 'number' ? String(source) : source;
-      if (input.length !== 2 || typeof sourceId !== 'string' || typeof index !== 'number' || !Number.isInteger(index) || index < 0) {
+      if (
+        input.length !== 2 ||
+        typeof sourceId !== 'string' ||
+        typeof index !== 'number' ||
+        !Number.isInteger(index) ||
+        index < 0
+      ) {
         throw new InvalidInputError(
           `${where} (${node.class_type}) input "${name}": a list must be a link ["<node id>", <output index>]`,
         );
       }
       if (!(sourceId in value)) {
-        throw new InvalidInputError(`${where} (${node.class_type}) input "${name}" links to node "${sourceId}", which is not in the workflow`);
+        throw new InvalidInputError(
+          `${where} (${node.class_type}) input "${name}" links to node "${sourceId}", which is not in the workflow`,
+        );
       }
     }
     graph[id] = { ...node, class_type: node.class_type, inputs };

@@ -24,7 +24,9 @@ const RECONNECT_MAX_MS = 5000;
  * `onConnect` (optional, after every (re)connect), `processServiceJob` (submit) and
  * `monitorServiceProgress` (follow to the end), plus `getCapabilities` and `checkHealth`.
  */
-export abstract class WebSocketConnector<C extends WebSocketServiceConfig = WebSocketServiceConfig> implements Connector {
+export abstract class WebSocketConnector<
+  C extends WebSocketServiceConfig = WebSocketServiceConfig,
+> implements Connector {
   abstract readonly name: string;
   abstract readonly version: string;
   /** HTTP client for the same service (base URL, auth, timeouts, error classification). */
@@ -78,7 +80,11 @@ export abstract class WebSocketConnector<C extends WebSocketServiceConfig = WebS
   protected abstract processServiceJob(ctx: JobContext, stream: MessageStream): Promise<unknown>;
 
   /** Hook: follows submitted work to its end (result, failure or abort). */
-  protected abstract monitorServiceProgress(ctx: JobContext, stream: MessageStream, serviceJobId: string): Promise<unknown>;
+  protected abstract monitorServiceProgress(
+    ctx: JobContext,
+    stream: MessageStream,
+    serviceJobId: string,
+  ): Promise<unknown>;
 
   abstract getCapabilities(signal: AbortSignal): Promise<Capabilities>;
 

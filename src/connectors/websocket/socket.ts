@@ -82,7 +82,9 @@ export class ServiceSocket {
     ws.on('pong', () => {
       this.alive = true;
     });
-    ws.on('close', (code, reason) => this.end(`closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`));
+    ws.on('close', (code, reason) =>
+      this.end(`closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`),
+    );
     ws.on('error', error => this.end(`error: ${error.message}`));
     if (pingIntervalMs > 0) {
       this.pingTimer = setInterval(() => {
@@ -148,10 +150,19 @@ export class ServiceSocket {
       });
       ws.once('error', error => {
         if (/handshake has timed out/i.test(error.message)) {
-          settle(new ServiceTimeoutError(`${service} WebSocket at ${where} did not open within ${options.connectTimeoutMs} ms`));
+          settle(
+            new ServiceTimeoutError(
+              `${service} WebSocket at ${where} did not open within ${options.connectTimeoutMs} ms`,
+            ),
+          );
         } else {
           const code = (error as NodeJS.ErrnoException).code;
-          settle(new ServiceUnavailableError(`${service} WebSocket unreachable at ${where}: ${code ?? error.message}`, { cause: error }));
+          settle(
+            new ServiceUnavailableError(
+              `${service} WebSocket unreachable at ${where}: ${code ?? error.message}`,
+              { cause: error },
+            ),
+          );
         }
       });
     });

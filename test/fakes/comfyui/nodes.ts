@@ -53,7 +53,10 @@ export interface NodeClass {
   outputNode: boolean;
   /** IS_CHANGED returns the time: never served from cache. */
   neverCached?: boolean;
-  run(inputs: Record<string, unknown>, ctx: RunContext): Promise<{ result: unknown[]; ui?: Record<string, unknown[]> }>;
+  run(
+    inputs: Record<string, unknown>,
+    ctx: RunContext,
+  ): Promise<{ result: unknown[]; ui?: Record<string, unknown[]> }>;
 }
 
 function asImage(value: unknown): FakeImage {
@@ -63,7 +66,9 @@ function asImage(value: unknown): FakeImage {
 /** `ComfyUI/sub/name` → subfolder `sub`, base `name` (folder_paths.get_save_image_path). */
 function splitPrefix(prefix: string): { subfolder: string; base: string } {
   const index = prefix.lastIndexOf('/');
-  return index < 0 ? { subfolder: '', base: prefix } : { subfolder: prefix.slice(0, index), base: prefix.slice(index + 1) };
+  return index < 0
+    ? { subfolder: '', base: prefix }
+    : { subfolder: prefix.slice(0, index), base: prefix.slice(index + 1) };
 }
 
 function saveImages(image: FakeImage, prefix: string, type: 'output' | 'temp', ctx: RunContext): unknown[] {
@@ -97,7 +102,12 @@ export const NODE_CLASSES: Record<string, NodeClass> = {
     outputNode: false,
     run: async inputs => ({
       result: [
-        { width: Number(inputs.width), height: Number(inputs.height), batch: Number(inputs.batch_size), color: Number(inputs.color) },
+        {
+          width: Number(inputs.width),
+          height: Number(inputs.height),
+          batch: Number(inputs.batch_size),
+          color: Number(inputs.color),
+        },
       ],
     }),
   },
@@ -125,7 +135,12 @@ export const NODE_CLASSES: Record<string, NodeClass> = {
     run: async (inputs, ctx) => ({
       result: [],
       ui: {
-        images: saveImages(asImage(inputs.images), `ComfyUI_temp_${randomBytes(3).toString('hex').slice(0, 5)}`, 'temp', ctx),
+        images: saveImages(
+          asImage(inputs.images),
+          `ComfyUI_temp_${randomBytes(3).toString('hex').slice(0, 5)}`,
+          'temp',
+          ctx,
+        ),
       },
     }),
   },
@@ -152,7 +167,8 @@ export const NODE_CLASSES: Record<string, NodeClass> = {
     name: 'FakeSampler',
     displayName: 'Fake Sampler (test)',
     category: 'testing',
-    description: 'A model-free stand-in for KSampler: `steps` ProgressBar updates, `step_ms` apart, with a preview frame each.',
+    description:
+      'A model-free stand-in for KSampler: `steps` ProgressBar updates, `step_ms` apart, with a preview frame each.',
     required: {
       images: IMAGE_IN,
       steps: { type: 'INT', default: 20, min: 1, max: 10000 },
@@ -211,7 +227,17 @@ export const NODE_CLASSES: Record<string, NodeClass> = {
       ctx.save('output', subfolder, filename, TINY_GIF);
       return {
         result: [],
-        ui: { gifs: [{ filename, subfolder, type: 'output', format: 'image/gif', frame_rate: Number(inputs.frame_rate) }] },
+        ui: {
+          gifs: [
+            {
+              filename,
+              subfolder,
+              type: 'output',
+              format: 'image/gif',
+              frame_rate: Number(inputs.frame_rate),
+            },
+          ],
+        },
       };
     },
   },
@@ -231,7 +257,10 @@ export function objectInfo(node: NodeClass): Record<string, unknown> {
     );
   return {
     input: { required: spec(node.required), ...(node.optional ? { optional: spec(node.optional) } : {}) },
-    input_order: { required: Object.keys(node.required), ...(node.optional ? { optional: Object.keys(node.optional) } : {}) },
+    input_order: {
+      required: Object.keys(node.required),
+      ...(node.optional ? { optional: Object.keys(node.optional) } : {}),
+    },
     output: node.output,
     output_is_list: node.output.map(() => false),
     output_name: node.output,

@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { NODE_CLASSES, NodeException, objectInfo, type InputSpec, type NodeClass, type RunContext } from './nodes.js';
+import {
+  NODE_CLASSES,
+  NodeException,
+  objectInfo,
+  type InputSpec,
+  type NodeClass,
+  type RunContext,
+} from './nodes.js';
 
 /**
  * A fake ComfyUI that follows docs reference §1 and §5 (the real protocol, message by
@@ -53,7 +60,11 @@ interface PromptNode {
 interface HistoryEntry {
   prompt: QueueItem;
   outputs: Record<string, Record<string, unknown[]>>;
-  status: { status_str: 'success' | 'error'; completed: boolean; messages: [string, Record<string, unknown>][] };
+  status: {
+    status_str: 'success' | 'error';
+    completed: boolean;
+    messages: [string, Record<string, unknown>][];
+  };
   meta: Record<string, unknown>;
 }
 
@@ -177,7 +188,8 @@ export class FakeComfyUI {
     const refuse = (status: number, text: string, extra = ''): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`);
     };
-    if (!this.authorized(req.headers.authorization)) return refuse(401, 'Unauthorized', 'WWW-Authenticate: Basic realm="ComfyUI"\r\n');
+    if (!this.authorized(req.headers.authorization))
+      {return refuse(401, 'Unauthorized', 'WWW-Authenticate: Basic realm="ComfyUI"\r\n');}
     if (route !== '/ws') return refuse(404, 'Not Found');
     if (this.faults.refuseWebSocket) return refuse(503, 'Service Unavailable');
     this.wss.handleUpgrade(req, socket, head, ws => {
@@ -189,7 +201,10 @@ export class FakeComfyUI {
       ws.on('close', () => this.sockets.delete(clientId));
       ws.on('error', () => undefined);
       ws.on('message', () => undefined); // Only a first feature_flags message is read by ComfyUI; ignored here.
-      this.sendTo(ws, 'status', { status: { exec_info: { queue_remaining: this.queueRemaining() } }, sid: clientId });
+      this.sendTo(ws, 'status', {
+        status: { exec_info: { queue_remaining: this.queueRemaining() } },
+        sid: clientId,
+      });
       const running = this.running;
       if (running && running.item[3].client_id === clientId && running.node !== undefined) {
         this.sendTo(ws, 'executing', { node: running.node });
@@ -217,7 +232,8 @@ export class FakeComfyUI {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(event);
     const frame = Buffer.concat([header, payload]);
-    const targets = sid === undefined ? [...this.wss.clients] : [this.sockets.get(sid)].filter(ws => ws !== undefined);
+    const targets =
+      sid === undefined ? [...this.wss.clients] : [this.sockets.get(sid)].filter(ws => ws !== undefined);
     for (const ws of targets) if (ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: true });
   }
 
@@ -278,7 +294,10 @@ export class FakeComfyUI {
     }
     if (route === '/queue') {
       if (method === 'GET') {
-        return json(200, { queue_running: this.running ? [this.running.item] : [], queue_pending: [...this.queue] });
+        return json(200, {
+          queue_running: this.running ? [this.running.item] : [],
+          queue_pending: [...this.queue],
+        });
       }
       if (method === 'POST') {
         const body = safeJson(raw, seen);
@@ -306,7 +325,8 @@ export class FakeComfyUI {
     }
     if (route === '/free' && method === 'POST') return empty();
     if (route === '/history' || route.startsWith('/history/')) {
-      if (this.faults.historyDelayMs) await new Promise(resolve => setTimeout(resolve, this.faults.historyDelayMs));
+      if (this.faults.historyDelayMs)
+        {await new Promise(resolve => setTimeout(resolve, this.faults.historyDelayMs));}
       if (method === 'POST') {
         const body = safeJson(raw, seen);
         if (isObject(body)) {
@@ -339,17 +359,31 @@ export class FakeComfyUI {
           embedded_python: false,
           argv: ['main.py', '--cpu'],
         },
-        devices: [{ name: 'cpu', type: 'cpu', index: null, vram_total: 8 * 2 ** 30, vram_free: 6 * 2 ** 30, torch_vram_total: 8 * 2 ** 30, torch_vram_free: 6 * 2 ** 30 }],
+        devices: [
+          {
+            name: 'cpu',
+            type: 'cpu',
+            index: null,
+            vram_total: 8 * 2 ** 30,
+            vram_free: 6 * 2 ** 30,
+            torch_vram_total: 8 * 2 ** 30,
+            torch_vram_free: 6 * 2 ** 30,
+          },
+        ],
       });
     }
     if (route === '/object_info' && method === 'GET') {
-      return json(200, Object.fromEntries(Object.values(NODE_CLASSES).map(node => [node.name, objectInfo(node)])));
+      return json(
+        200,
+        Object.fromEntries(Object.values(NODE_CLASSES).map(node => [node.name, objectInfo(node)])),
+      );
     }
     if (route.startsWith('/object_info/') && method === 'GET') {
       const node = NODE_CLASSES[decodeURIComponent(route.slice('/object_info/'.length))];
       return json(200, node ? { [node.name]: objectInfo(node) } : {});
     }
-    if (route === '/features' && method === 'GET') return json(200, { supports_preview_metadata: true, max_upload_size: 100 * 2 ** 20 });
+    if (route === '/features' && method === 'GET')
+      {return json(200, { supports_preview_metadata: true, max_upload_size: 100 * 2 ** 20 });}
     if ((route === '/embeddings' || route === '/extensions') && method === 'GET') return json(200, []);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404: Not Found');
@@ -378,7 +412,13 @@ export class FakeComfyUI {
     const bytes = this.files.get(path.posix.join(folder, name));
     if (!bytes) return fail(404);
     const ext = path.posix.extname(name).toLowerCase();
-    const mime = { '.png': 'image/png', '.gif': 'image/gif', '.jpg': 'image/jpeg', '.webp': 'image/webp', '.flac': 'audio/flac' }[ext];
+    const mime = {
+      '.png': 'image/png',
+      '.gif': 'image/gif',
+      '.jpg': 'image/jpeg',
+      '.webp': 'image/webp',
+      '.flac': 'audio/flac',
+    }[ext];
     res.writeHead(200, {
       'content-type': mime ?? 'application/octet-stream',
       'content-disposition': `filename="${name}"`,
@@ -397,21 +437,52 @@ export class FakeComfyUI {
         400,
         legacy
           ? { error: 'no prompt', node_errors: [] }
-          : { error: { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} }, node_errors: {} },
+          : {
+              error: {
+                type: 'no_prompt',
+                message: 'No prompt provided',
+                details: 'No prompt provided',
+                extra_info: {},
+              },
+              node_errors: {},
+            },
       ];
     }
     const prompt = isObject(body.prompt) ? (body.prompt as Record<string, PromptNode>) : {};
     for (const [id, node] of Object.entries(prompt)) {
       if (!isObject(node) || typeof node.class_type !== 'string') {
-        return [400, { error: errorBody('invalid_prompt', 'Cannot execute because a node is missing the class_type property.', `Node ID '#${id}'`), node_errors: emptyNodeErrors }];
+        return [
+          400,
+          {
+            error: errorBody(
+              'invalid_prompt',
+              'Cannot execute because a node is missing the class_type property.',
+              `Node ID '#${id}'`,
+            ),
+            node_errors: emptyNodeErrors,
+          },
+        ];
       }
       if (!NODE_CLASSES[node.class_type]) {
-        return [400, { error: errorBody('invalid_prompt', `Cannot execute because node ${node.class_type} does not exist.`, `Node ID '#${id}'`), node_errors: emptyNodeErrors }];
+        return [
+          400,
+          {
+            error: errorBody(
+              'invalid_prompt',
+              `Cannot execute because node ${node.class_type} does not exist.`,
+              `Node ID '#${id}'`,
+            ),
+            node_errors: emptyNodeErrors,
+          },
+        ];
       }
     }
     const outputs = Object.keys(prompt).filter(id => NODE_CLASSES[prompt[id]?.class_type ?? '']?.outputNode);
     if (outputs.length === 0) {
-      return [400, { error: errorBody('prompt_no_outputs', 'Prompt has no outputs', ''), node_errors: emptyNodeErrors }];
+      return [
+        400,
+        { error: errorBody('prompt_no_outputs', 'Prompt has no outputs', ''), node_errors: emptyNodeErrors },
+      ];
     }
     const own = new Map<string, Record<string, unknown>[]>();
     const valid = new Map<string, boolean>();
@@ -434,7 +505,10 @@ export class FakeComfyUI {
       return ok;
     };
     const good: string[] = [];
-    const nodeErrors: Record<string, { errors: Record<string, unknown>[]; dependent_outputs: string[]; class_type: string }> = {};
+    const nodeErrors: Record<
+      string,
+      { errors: Record<string, unknown>[]; dependent_outputs: string[]; class_type: string }
+    > = {};
     for (const output of outputs) {
       if (check(output)) {
         good.push(output);
@@ -443,19 +517,34 @@ export class FakeComfyUI {
       for (const id of upstream(prompt, output)) {
         const errors = own.get(id);
         if (!errors) continue;
-        const entry = (nodeErrors[id] ??= { errors, dependent_outputs: [], class_type: prompt[id]?.class_type ?? '' });
+        const entry = (nodeErrors[id] ??= {
+          errors,
+          dependent_outputs: [],
+          class_type: prompt[id]?.class_type ?? '',
+        });
         entry.dependent_outputs.push(output);
       }
     }
     if (good.length === 0) {
       const details = Object.entries(nodeErrors)
-        .flatMap(([id, entry]) => entry.errors.map(error => `${entry.class_type} ${id}: ${String(error.message)}: ${String(error.details)}`))
+        .flatMap(([id, entry]) =>
+          entry.errors.map(
+            error => `${entry.class_type} ${id}: ${String(error.message)}: ${String(error.details)}`,
+          ),
+        )
         .join('\n');
-      return [400, { error: errorBody('prompt_outputs_failed_validation', 'Prompt outputs failed validation', details), node_errors: nodeErrors }];
+      return [
+        400,
+        {
+          error: errorBody('prompt_outputs_failed_validation', 'Prompt outputs failed validation', details),
+          node_errors: nodeErrors,
+        },
+      ];
     }
     const requested = typeof body.prompt_id === 'string' && !legacy ? body.prompt_id : undefined;
     const promptId = requested ?? randomUUID();
-    const number = typeof body.number === 'number' ? body.number : body.front === true ? -++this.number : ++this.number;
+    const number =
+      typeof body.number === 'number' ? body.number : body.front === true ? -++this.number : ++this.number;
     const extraData: Record<string, unknown> = isObject(body.extra_data) ? { ...body.extra_data } : {};
     if (typeof body.client_id === 'string') extraData.client_id = body.client_id;
     const item: QueueItem = [number, promptId, prompt, extraData, good];
@@ -523,7 +612,10 @@ export class FakeComfyUI {
       const cls = NODE_CLASSES[node?.class_type ?? ''];
       const inputs = Object.entries(node?.inputs ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, value]) => [name, Array.isArray(value) ? [signature(String(value[0])), value[1]] : value]);
+        .map(([name, value]) => [
+          name,
+          Array.isArray(value) ? [signature(String(value[0])), value[1]] : value,
+        ]);
       const sig = JSON.stringify([node?.class_type, inputs, cls?.neverCached ? randomUUID() : null]);
       signatures.set(id, sig);
       return sig;
@@ -562,7 +654,11 @@ export class FakeComfyUI {
         if (this.options.nodeDelayMs) await this.sleepInterruptible(this.options.nodeDelayMs);
         if (this.interruptFlag) throw new Interrupted();
         this.running.node = id;
-        emit('executing', legacy ? { node: id, prompt_id: promptId } : { node: id, display_node: id, prompt_id: promptId }, false);
+        emit(
+          'executing',
+          legacy ? { node: id, prompt_id: promptId } : { node: id, display_node: id, prompt_id: promptId },
+          false,
+        );
         const inputs = resolveInputs(node, cls, results);
         const ctx = this.runContext(promptId, sid, id);
         const { result, ui } = await cls.run(inputs, ctx);
@@ -584,7 +680,8 @@ export class FakeComfyUI {
           this.send('execution_interrupted', full, sid);
         } else {
           outcome = 'error';
-          const exception = error instanceof NodeException ? error : new NodeException('Exception', String(error));
+          const exception =
+            error instanceof NodeException ? error : new NodeException('Exception', String(error));
           emit(
             'execution_error',
             {
@@ -616,8 +713,17 @@ export class FakeComfyUI {
     this.history.set(promptId, {
       prompt: item,
       outputs: historyOutputs,
-      status: { status_str: outcome === 'success' ? 'success' : 'error', completed: outcome === 'success', messages },
-      meta: Object.fromEntries(Object.keys(historyOutputs).map(id => [id, { node_id: id, display_node: id, parent_node: null, real_node_id: id }])),
+      status: {
+        status_str: outcome === 'success' ? 'success' : 'error',
+        completed: outcome === 'success',
+        messages,
+      },
+      meta: Object.fromEntries(
+        Object.keys(historyOutputs).map(id => [
+          id,
+          { node_id: id, display_node: id, parent_node: null, real_node_id: id },
+        ]),
+      ),
     });
     this.running = undefined;
     this.broadcastStatus();
@@ -633,11 +739,19 @@ export class FakeComfyUI {
         if (this.interruptFlag) throw new Interrupted();
         this.progressCount++;
         if (this.faults.dropSocketsAtProgress === this.progressCount) this.dropSockets();
-        if (this.faults.silenceAtProgress !== undefined && this.faults.silenceAtProgress > 0 && this.progressCount >= this.faults.silenceAtProgress) {
+        if (
+          this.faults.silenceAtProgress !== undefined &&
+          this.faults.silenceAtProgress > 0 &&
+          this.progressCount >= this.faults.silenceAtProgress
+        ) {
           this.faults.silent = true;
         }
         // To the prompt's client, or to everyone when it has none.
-        this.send('progress', legacy ? { value, max } : { value, max, prompt_id: promptId, node: nodeId }, sid);
+        this.send(
+          'progress',
+          legacy ? { value, max } : { value, max, prompt_id: promptId, node: nodeId },
+          sid,
+        );
       },
       preview: png => {
         const format = Buffer.alloc(4);
@@ -704,12 +818,21 @@ function upstream(prompt: Record<string, PromptNode>, output: string): string[] 
   return [...seen];
 }
 
-function inputError(type: string, message: string, name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function inputError(
+  type: string,
+  message: string,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { type, message, details: name, extra_info: { input_name: name, ...extra } };
 }
 
 /** The per-input checks of ComfyUI's validate_inputs (the subset the fake's classes need). */
-function validateInputs(node: PromptNode, cls: NodeClass, prompt: Record<string, PromptNode>): Record<string, unknown>[] {
+function validateInputs(
+  node: PromptNode,
+  cls: NodeClass,
+  prompt: Record<string, PromptNode>,
+): Record<string, unknown>[] {
   const errors: Record<string, unknown>[] = [];
   const inputs = isObject(node.inputs) ? node.inputs : {};
   const specs: [string, InputSpec, boolean][] = [
@@ -724,33 +847,64 @@ function validateInputs(node: PromptNode, cls: NodeClass, prompt: Record<string,
     }
     if (Array.isArray(value)) {
       if (value.length !== 2) {
-        errors.push(inputError('bad_linked_input', 'Bad linked input, must be a length-2 list of [node_id, slot_index]', name, { received_value: value }));
+        errors.push(
+          inputError(
+            'bad_linked_input',
+            'Bad linked input, must be a length-2 list of [node_id, slot_index]',
+            name,
+            { received_value: value },
+          ),
+        );
         continue;
       }
       const source = prompt[String(value[0])];
       const sourceCls = source ? NODE_CLASSES[source.class_type] : undefined;
       const received = sourceCls?.output[Number(value[1])];
       if (!sourceCls || received === undefined) {
-        errors.push(inputError('exception_during_inner_validation', 'Exception when validating inner node', name));
+        errors.push(
+          inputError('exception_during_inner_validation', 'Exception when validating inner node', name),
+        );
       } else if (received !== spec.type) {
         errors.push(
-          inputError('return_type_mismatch', 'Return type mismatch between linked nodes', `${name}, received_type(${received}) mismatch input_type(${spec.type})`, {
-            received_type: received,
-          }),
+          inputError(
+            'return_type_mismatch',
+            'Return type mismatch between linked nodes',
+            `${name}, received_type(${received}) mismatch input_type(${spec.type})`,
+            {
+              received_type: received,
+            },
+          ),
         );
       }
       continue;
     }
     if (spec.type === 'INT' || spec.type === 'FLOAT') {
-      const number = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+      const number =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && value.trim() !== ''
+            ? Number(value)
+            : Number.NaN;
       if (!Number.isFinite(number) || (spec.type === 'INT' && !Number.isInteger(number))) {
-        errors.push(inputError('invalid_input_type', `Failed to convert an input value to a ${spec.type} value`, name, { received_value: value }));
+        errors.push(
+          inputError('invalid_input_type', `Failed to convert an input value to a ${spec.type} value`, name, {
+            received_value: value,
+          }),
+        );
         continue;
       }
       if (spec.min !== undefined && number < spec.min) {
-        errors.push(inputError('value_smaller_than_min', `Value ${number} smaller than min of ${spec.min}`, name, { received_value: value }));
+        errors.push(
+          inputError('value_smaller_than_min', `Value ${number} smaller than min of ${spec.min}`, name, {
+            received_value: value,
+          }),
+        );
       } else if (spec.max !== undefined && number > spec.max) {
-        errors.push(inputError('value_bigger_than_max', `Value ${number} bigger than max of ${spec.max}`, name, { received_value: value }));
+        errors.push(
+          inputError('value_bigger_than_max', `Value ${number} bigger than max of ${spec.max}`, name, {
+            received_value: value,
+          }),
+        );
       }
     } else if (spec.type === 'IMAGE') {
       errors.push(inputError('required_input_missing', 'Required input is missing', name));
@@ -759,7 +913,11 @@ function validateInputs(node: PromptNode, cls: NodeClass, prompt: Record<string,
   return errors;
 }
 
-function resolveInputs(node: PromptNode, cls: NodeClass, results: Map<string, unknown[]>): Record<string, unknown> {
+function resolveInputs(
+  node: PromptNode,
+  cls: NodeClass,
+  results: Map<string, unknown[]>,
+): Record<string, unknown> {
   const inputs: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries({ ...cls.required, ...(cls.optional ?? {}) })) {
     const value = node.inputs?.[name];
