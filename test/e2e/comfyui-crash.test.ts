@@ -36,6 +36,7 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
       WORKER_ID: id,
       WORKER_LOCK_DURATION: '3000',
       WORKER_STALLED_INTERVAL: '1000',
+      SHUTDOWN_TIMEOUT: '1',
     });
 
   /**
@@ -48,6 +49,7 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
     stepMs: number,
     label: string,
     secondStarts: 'before-kill' | 'after-prompt-done',
+    signal: NodeJS.Signals = 'SIGKILL',
   ) {
     const prefix = uniquePrefix(`comfy-crash-${label}`);
     prefixes.push(prefix);
@@ -66,8 +68,8 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
     );
     const promptId = fake.acceptedPrompts.at(-1) ?? '';
     if (secondStarts === 'before-kill') workers.push(await startWorker(crashEnv(prefix, `${label}-b`)));
-    first.proc.kill('SIGKILL');
-    await first.exited;
+    first.proc.kill(signal);
+    expect(await first.exited).toBe(signal === 'SIGKILL' ? 'SIGKILL' : 0);
     expect(fake.isQueuedOrRunning(promptId)).toBe(true);
     if (secondStarts === 'after-prompt-done') {
       await waitUntil(() => !fake.isQueuedOrRunning(promptId), 30_000, 'the prompt to finish on ComfyUI');
@@ -110,5 +112,16 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
     expect(logs).toContain(
       `re-attached to ComfyUI prompt_id ${promptId}: it already finished; collecting its outputs`,
     );
+  });
+
+  test('graceful shutdown (SIGTERM) mid-prompt: the prompt is not interrupted; another replica re-attaches', async () => {
+    const { job, promptId, posts, queue } = await crashScenario(1000, 10, 'shutdown', 'before-kill', 'SIGTERM');
+    expect(job.failedReason).toBeUndefined();
+    expect(posts).toBe(1);
+    expect(fake.interrupts).not.toContainEqual({ prompt_id: promptId });
+    expect((job.returnvalue as { output: { prompt_id: string } }).output.prompt_id).toBe(promptId);
+    const { logs } = await queue.getJobLogs(job.id ?? '');
+    expect(logs).toContain('worker shut down before the job finished; returned to the queue');
+    expect(logs.some(line => line.startsWith(`re-attached to ComfyUI prompt_id ${promptId}: still running`))).toBe(true);
   });
 });
