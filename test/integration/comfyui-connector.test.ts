@@ -247,3 +247,56 @@ describe('timeout, slow history and a service that is down', () => {
     }
   });
 });
+
+describe('re-attach decisions and prompts that end before the socket says anything', () => {
+  let fake: FakeComfyUI;
+  beforeAll(async () => {
+    fake = new FakeComfyUI();
+    await fake.start();
+  });
+  afterAll(async () => fake.close());
+
+  test('a saved prompt_id ComfyUI does not know: logged, then submitted (reusing the id)', async () => {
+    const connector = comfyConnector(fake.port);
+    try {
+      const run = await runComfyJob(connector, sampler(2, 0, 'unknown'), { checkpoint: { prompt_id: 'saved-but-unknown' } });
+      expect(run.logs[0]).toBe(
+        'ComfyUI does not know prompt_id saved-but-unknown (never queued, or ComfyUI restarted); submitting the workflow again',
+      );
+      expect(run.output.prompt_id).toBe('saved-but-unknown');
+      expect(fake.acceptedPrompts).toContain('saved-but-unknown');
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('a saved prompt_id that already finished: its outputs are collected, nothing is submitted', async () => {
+    const connector = comfyConnector(fake.port);
+    try {
+      const first = await runComfyJob(connector, sampler(2, 0, 'collect'));
+      const posts = fake.acceptedPrompts.length;
+      const again = await runComfyJob(connector, sampler(2, 0, 'collect'), { checkpoint: { prompt_id: first.output.prompt_id } });
+      expect(fake.acceptedPrompts.length).toBe(posts);
+      expect(again.output).toEqual(first.output);
+      expect(again.logs).toEqual([
+        `re-attached to ComfyUI prompt_id ${first.output.prompt_id}: it already finished; collecting its outputs`,
+      ]);
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('a cached prompt that finished before any message: found by the look right after submitting, not by the watchdog', async () => {
+    // With a 600 s watchdog and a silent socket, only the immediate /history look can finish this job in time.
+    const connector = comfyConnector(fake.port, { WORKER_COMFYUI_WATCHDOG: '600' });
+    try {
+      const first = await runComfyJob(connector, sampler(1, 0, 'instant', 99));
+      fake.faults.silent = true;
+      const cached = await runComfyJob(connector, sampler(1, 0, 'instant', 99));
+      expect(cached.output.outputs).toEqual(first.output.outputs);
+    } finally {
+      delete fake.faults.silent;
+      await connector.close();
+    }
+  });
+});
