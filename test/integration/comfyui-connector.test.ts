@@ -59,6 +59,20 @@ describe('behind a Basic-auth proxy', () => {
     expect((await fetch(url, { headers: { authorization: expected } })).status).toBe(200);
   });
 
+  test('ComfyUI forgets our client id (its reconnect race): the watchdog polls, reopens the socket (same id) and the job completes', async () => {
+    const connectionsBefore = fake.connections.length;
+    const queue = harness.queue('comfyui');
+    const added = await queue.add('comfyui', sampler(300, 10, 'forgotten'));
+    await waitUntil(() => fake.isQueuedOrRunning(fake.acceptedPrompts.at(-1) ?? ''), 10_000, 'the prompt to run');
+    fake.forgetClientIds();
+    const job = await waitForFinished(queue, added.id ?? '');
+    expect(job.failedReason).toBeUndefined();
+    expect(outputOf(job).outputs['3']?.images?.[0]?.filename).toBe('forgotten_00001_.png');
+    // The silent-but-open socket was replaced by a fresh one with the same client id.
+    expect(fake.connections.length).toBeGreaterThan(connectionsBefore);
+    expect(new Set(fake.connections.map(c => c.clientId)).size).toBe(1);
+  });
+
   test('wrong credentials: the upgrade is refused and the job fails without retry, saying so', async () => {
     const connector = comfyConnector(fake.port, {
       WORKER_COMFYUI_USERNAME: 'comfy',

@@ -151,6 +151,14 @@ export class FakeComfyUI {
     for (const ws of this.wss.clients) ws.terminate();
   }
 
+  /**
+   * ComfyUI's registry race (reference §1.11): the client ids are forgotten while the
+   * sockets stay open, so prompt messages are silently dropped; status still reaches them.
+   */
+  forgetClientIds(): void {
+    this.sockets.clear();
+  }
+
   /** Drops every client socket at once (no close frame). */
   dropSockets(): void {
     for (const ws of this.wss.clients) ws.terminate();
