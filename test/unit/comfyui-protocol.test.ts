@@ -210,3 +210,19 @@ describe('WorkflowProgress: across the whole workflow, never decreasing', () => 
     expect(Number(progress.steps(1, 10, '2').progress)).toBe(high);
   });
 });
+
+describe('WorkflowProgress ETA', () => {
+  test('estimated from the speed since nodes started running, once there is a second of data', () => {
+    let now = 1_000_000;
+    const progress = new WorkflowProgress(parseComfyJob(graph).prompt, () => now);
+    expect(progress.cached(['1']).eta).toBeUndefined();
+    progress.executing('2');
+    now += 500;
+    expect(progress.steps(1, 10, '2').eta).toBeUndefined();
+    now += 1500;
+    // 2 s for half of node 2 = 1/6 of the work: the remaining 1/2 takes about 6 s.
+    const update = progress.steps(5, 10, '2');
+    expect(update.progress).toBeCloseTo(50);
+    expect(update.eta).toBe(6);
+  });
+});

@@ -15,8 +15,13 @@ export class WorkflowProgress {
   private totalSteps: number | undefined;
   private last = 0;
   private total: number;
+  /** When nodes started running, and the percent at that moment (cached nodes do not count toward speed). */
+  private runStart: { at: number; percent: number } | undefined;
 
-  constructor(private readonly graph: WorkflowGraph) {
+  constructor(
+    private readonly graph: WorkflowGraph,
+    private readonly now: () => number = Date.now,
+  ) {
     this.total = Math.max(1, Object.keys(graph).length);
   }
 
@@ -33,6 +38,7 @@ export class WorkflowProgress {
 
   /** `executing {node}`: the previous node is done, this one starts. */
   executing(node: string): ProgressUpdate {
+    this.runStart ??= { at: this.now(), percent: this.last };
     if (this.current !== undefined && this.current !== node) this.done.add(this.current);
     this.current = node;
     this.currentFraction = 0;
@@ -74,6 +80,18 @@ export class WorkflowProgress {
     return this.last;
   }
 
+  /**
+   * Seconds left at the speed seen since nodes started running (a straight-line guess:
+   * sampler-heavy workflows are close to linear). None until there is a second of data.
+   */
+  private eta(): number | undefined {
+    if (!this.runStart) return undefined;
+    const elapsed = (this.now() - this.runStart.at) / 1000;
+    const gained = this.last - this.runStart.percent;
+    if (elapsed < 1 || gained < 2) return undefined;
+    return Math.round((elapsed * (100 - this.last)) / gained);
+  }
+
   private classOf(node: string): string | undefined {
     return this.graph[node]?.class_type;
   }
@@ -85,8 +103,10 @@ export class WorkflowProgress {
     const percent = Math.min(99, (finished / this.total) * 100);
     this.last = Math.max(this.last, percent);
     const classType = this.current !== undefined ? this.classOf(this.current) : undefined;
+    const eta = this.eta();
     return {
       progress: this.last,
+      ...(eta !== undefined ? { eta } : {}),
       status,
       message,
       ...(this.current !== undefined ? { node: this.current } : {}),
