@@ -314,3 +314,41 @@ describe('re-attach decisions and prompts that end before the socket says anythi
     }
   });
 });
+
+describe('ComfyUI down at start, then up', () => {
+  test('the queue waits (health gate on /system_stats) and the job runs once ComfyUI answers; no attempt is burnt', async () => {
+    // A port that was free a moment ago, with nothing listening yet.
+    const probe = new FakeComfyUI();
+    await probe.start();
+    const port = probe.port;
+    await probe.close();
+    const harness = await startRuntime({
+      CONNECTORS: 'comfyui',
+      WORKER_COMFYUI_HOST: '127.0.0.1',
+      WORKER_COMFYUI_PORT: String(port),
+      WORKER_HTTP_PORT: '0',
+    });
+    let fake: FakeComfyUI | undefined;
+    try {
+      const readyz = async () => {
+        const response = await fetch(`http://127.0.0.1:${harness.runtime.httpPort() ?? 0}/readyz`);
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      await waitUntil(async () => (await readyz()).status === 503, 10_000, '/readyz to report ComfyUI down');
+      expect(JSON.stringify((await readyz()).body)).toMatch(/ComfyUI unreachable at http:\/\/127\.0\.0\.1:\d+ .*ECONNREFUSED/);
+      const queue = harness.queue('comfyui');
+      const added = await queue.add('comfyui', sampler(2, 0, 'later'), { attempts: 1 });
+      expect(await added.getState()).toBe('waiting');
+      fake = new FakeComfyUI();
+      await fake.start(port);
+      const job = await waitForFinished(queue, added.id ?? '', 20_000);
+      expect(job.failedReason).toBeUndefined();
+      expect(job.attemptsStarted).toBe(1);
+      expect(job.stacktrace).toEqual([]);
+      expect(outputOf(job).outputs['3']?.images?.[0]?.filename).toBe('later_00001_.png');
+    } finally {
+      await harness.close();
+      await fake?.close();
+    }
+  });
+});
