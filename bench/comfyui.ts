@@ -68,8 +68,9 @@ async function main(): Promise<void> {
     const fromLua = source === 'lua' || source.includes('lua');
     if (!fromLua) {
       counts.roundTrips++;
-      if (WRITE_COMMANDS.has(command) || command === 'evalsha' || command === 'eval')
-        {counts.roundTripWrites++;}
+      if (WRITE_COMMANDS.has(command) || command === 'evalsha' || command === 'eval') {
+        counts.roundTripWrites++;
+      }
     }
     if (WRITE_COMMANDS.has(command)) {
       counts.keyWrites++;

@@ -115,13 +115,21 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
   });
 
   test('graceful shutdown (SIGTERM) mid-prompt: the prompt is not interrupted; another replica re-attaches', async () => {
-    const { job, promptId, posts, queue } = await crashScenario(1000, 10, 'shutdown', 'before-kill', 'SIGTERM');
+    const { job, promptId, posts, queue } = await crashScenario(
+      1000,
+      10,
+      'shutdown',
+      'before-kill',
+      'SIGTERM',
+    );
     expect(job.failedReason).toBeUndefined();
     expect(posts).toBe(1);
     expect(fake.interrupts).not.toContainEqual({ prompt_id: promptId });
     expect((job.returnvalue as { output: { prompt_id: string } }).output.prompt_id).toBe(promptId);
     const { logs } = await queue.getJobLogs(job.id ?? '');
     expect(logs).toContain('worker shut down before the job finished; returned to the queue');
-    expect(logs.some(line => line.startsWith(`re-attached to ComfyUI prompt_id ${promptId}: still running`))).toBe(true);
+    expect(
+      logs.some(line => line.startsWith(`re-attached to ComfyUI prompt_id ${promptId}: still running`)),
+    ).toBe(true);
   });
 });

@@ -64,12 +64,14 @@ export function spawnCli(args: string[], env: Record<string, string>): WorkerPro
       for (;;) {
         const found = lines.find(line => pattern.test(line));
         if (found) return found;
-        if (proc.exitCode !== null || proc.signalCode !== null)
-          {throw new Error(`process ended before ${pattern}: ${lines.slice(-5).join('\n')}`);}
-        if (Date.now() > deadline)
-          {throw new Error(
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          throw new Error(`process ended before ${pattern}: ${lines.slice(-5).join('\n')}`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(
             `no line matching ${pattern} within ${timeoutMs} ms: ${lines.slice(-5).join('\n')}`,
-          );}
+          );
+        }
         await new Promise<void>(resolve => {
           const wake = (): void => {
             waiters.delete(wake);

@@ -63,7 +63,11 @@ describe('behind a Basic-auth proxy', () => {
     const connectionsBefore = fake.connections.length;
     const queue = harness.queue('comfyui');
     const added = await queue.add('comfyui', sampler(300, 10, 'forgotten'));
-    await waitUntil(() => fake.isQueuedOrRunning(fake.acceptedPrompts.at(-1) ?? ''), 10_000, 'the prompt to run');
+    await waitUntil(
+      () => fake.isQueuedOrRunning(fake.acceptedPrompts.at(-1) ?? ''),
+      10_000,
+      'the prompt to run',
+    );
     fake.forgetClientIds();
     const job = await waitForFinished(queue, added.id ?? '');
     expect(job.failedReason).toBeUndefined();
@@ -273,7 +277,9 @@ describe('re-attach decisions and prompts that end before the socket says anythi
   test('a saved prompt_id ComfyUI does not know: logged, then submitted (reusing the id)', async () => {
     const connector = comfyConnector(fake.port);
     try {
-      const run = await runComfyJob(connector, sampler(2, 0, 'unknown'), { checkpoint: { prompt_id: 'saved-but-unknown' } });
+      const run = await runComfyJob(connector, sampler(2, 0, 'unknown'), {
+        checkpoint: { prompt_id: 'saved-but-unknown' },
+      });
       expect(run.logs[0]).toBe(
         'ComfyUI does not know prompt_id saved-but-unknown (never queued, or ComfyUI restarted); submitting the workflow again',
       );
@@ -289,7 +295,9 @@ describe('re-attach decisions and prompts that end before the socket says anythi
     try {
       const first = await runComfyJob(connector, sampler(2, 0, 'collect'));
       const posts = fake.acceptedPrompts.length;
-      const again = await runComfyJob(connector, sampler(2, 0, 'collect'), { checkpoint: { prompt_id: first.output.prompt_id } });
+      const again = await runComfyJob(connector, sampler(2, 0, 'collect'), {
+        checkpoint: { prompt_id: first.output.prompt_id },
+      });
       expect(fake.acceptedPrompts.length).toBe(posts);
       expect(again.output).toEqual(first.output);
       expect(again.logs).toEqual([
@@ -335,7 +343,9 @@ describe('ComfyUI down at start, then up', () => {
         return { status: response.status, body: (await response.json()) as Record<string, unknown> };
       };
       await waitUntil(async () => (await readyz()).status === 503, 10_000, '/readyz to report ComfyUI down');
-      expect(JSON.stringify((await readyz()).body)).toMatch(/ComfyUI unreachable at http:\/\/127\.0\.0\.1:\d+ .*ECONNREFUSED/);
+      expect(JSON.stringify((await readyz()).body)).toMatch(
+        /ComfyUI unreachable at http:\/\/127\.0\.0\.1:\d+ .*ECONNREFUSED/,
+      );
       const queue = harness.queue('comfyui');
       const added = await queue.add('comfyui', sampler(2, 0, 'later'), { attempts: 1 });
       expect(await added.getState()).toBe('waiting');

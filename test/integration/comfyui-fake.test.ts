@@ -45,8 +45,9 @@ async function rawClient(
       for (;;) {
         const index = frames.findIndex((frame, i) => i >= from && match(frame));
         if (index >= 0) return index;
-        if (Date.now() > deadline)
-          {throw new Error(`no matching frame; saw ${frames.map(f => f.type).join(',')}`);}
+        if (Date.now() > deadline) {
+          throw new Error(`no matching frame; saw ${frames.map(f => f.type).join(',')}`);
+        }
         await new Promise<void>(resolve => {
           wake = resolve;
           setTimeout(resolve, 50);

@@ -23,7 +23,11 @@ class EchoConnector extends WebSocketConnector {
   protected processServiceJob(ctx: JobContext, stream: MessageStream): Promise<unknown> {
     return this.monitorServiceProgress(ctx, stream, 'x');
   }
-  protected async monitorServiceProgress(_ctx: JobContext, stream: MessageStream, _id: string): Promise<StreamEvent[]> {
+  protected async monitorServiceProgress(
+    _ctx: JobContext,
+    stream: MessageStream,
+    _id: string,
+  ): Promise<StreamEvent[]> {
     const seen: StreamEvent[] = [];
     for (;;) {
       const event = await stream.next(10_000);
@@ -94,7 +98,11 @@ describe('WebSocketConnector base', () => {
   }
 
   test('jobs share one socket; a drop while a job listens is reported and repaired', async () => {
-    const connector = new EchoConnector(config(), { logger: createLogger({ level: 'error', format: 'json' }) }, 'Echo');
+    const connector = new EchoConnector(
+      config(),
+      { logger: createLogger({ level: 'error', format: 'json' }) },
+      'Echo',
+    );
     try {
       const before = sockets.length;
       const first = connector.process(context(new AbortController().signal));
@@ -117,7 +125,11 @@ describe('WebSocketConnector base', () => {
   });
 
   test('an aborted job stops waiting at once with the abort reason; close() is safe twice', async () => {
-    const connector = new EchoConnector(config(), { logger: createLogger({ level: 'error', format: 'json' }) }, 'Echo');
+    const connector = new EchoConnector(
+      config(),
+      { logger: createLogger({ level: 'error', format: 'json' }) },
+      'Echo',
+    );
     const controller = new AbortController();
     const running = connector.process(context(controller.signal));
     const before = sockets.length;
@@ -126,6 +138,8 @@ describe('WebSocketConnector base', () => {
     await expect(running).rejects.toThrow('cancelled: test');
     await connector.close();
     await connector.close();
-    await expect(connector.process(context(new AbortController().signal))).rejects.toThrow('echo connector is closed');
+    await expect(connector.process(context(new AbortController().signal))).rejects.toThrow(
+      'echo connector is closed',
+    );
   });
 });

@@ -87,8 +87,9 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       promptId = await this.submit(ctx, job, promptId);
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
-      if (ctx.signal.aborted && promptId !== undefined && stopsServiceWork(ctx.signal))
-        {await this.stopPrompt(ctx, promptId);}
+      if (ctx.signal.aborted && promptId !== undefined && stopsServiceWork(ctx.signal)) {
+        await this.stopPrompt(ctx, promptId);
+      }
       throw error;
     }
   }
@@ -99,8 +100,9 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
    * client prompt ids (2025-07 on); older ones return their own id, which is saved at once.
    */
   private async submit(ctx: JobContext, job: ComfyJob, proposedId: string): Promise<string> {
-    if (ctx.checkpoint.get<unknown>(PROMPT_ID_KEY) !== proposedId)
-      {await ctx.checkpoint.set(PROMPT_ID_KEY, proposedId);}
+    if (ctx.checkpoint.get<unknown>(PROMPT_ID_KEY) !== proposedId) {
+      await ctx.checkpoint.set(PROMPT_ID_KEY, proposedId);
+    }
     const response = await this.http.request({
       method: 'POST',
       path: `${this.config.apiPrefix}/prompt`,
@@ -209,8 +211,9 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
             const value = Number(data.value);
             const max = Number(data.max);
             const node = typeof data.node === 'string' ? data.node : undefined;
-            if (Number.isFinite(value) && Number.isFinite(max))
-              {ctx.progress(progress.steps(value, max, node));}
+            if (Number.isFinite(value) && Number.isFinite(max)) {
+              ctx.progress(progress.steps(value, max, node));
+            }
             break;
           }
           case 'executed':

@@ -91,8 +91,9 @@ function viewParams(filename: string, subfolder: unknown, type: unknown): Record
 
 function viewUrl(options: CollectOptions, filename: string, subfolder: unknown, type: unknown): string {
   const url = options.http.url(`${options.apiPrefix}/view`);
-  for (const [key, value] of Object.entries(viewParams(filename, subfolder, type)))
-    {url.searchParams.set(key, value);}
+  for (const [key, value] of Object.entries(viewParams(filename, subfolder, type))) {
+    url.searchParams.set(key, value);
+  }
   return url.href;
 }
 

@@ -65,16 +65,18 @@ function parseGraph(value: unknown, what: string): WorkflowGraph {
   }
   const ids = Object.keys(value);
   if (ids.length === 0) throw new InvalidInputError(`${what} has no nodes`);
-  if (ids.length > MAX_NODES)
-    {throw new InvalidInputError(`${what} has ${ids.length} nodes, more than the ${MAX_NODES} allowed`);}
+  if (ids.length > MAX_NODES) {
+    throw new InvalidInputError(`${what} has ${ids.length} nodes, more than the ${MAX_NODES} allowed`);
+  }
   const graph: WorkflowGraph = {};
   for (const id of ids) {
     const node = value[id];
     const where = `node "${id}"`;
-    if (!isPlainObject(node))
-      {throw new InvalidInputError(
+    if (!isPlainObject(node)) {
+      throw new InvalidInputError(
         `${where} must be an object {class_type, inputs}, got ${describeType(node)}`,
-      );}
+      );
+    }
     if (typeof node.class_type !== 'string' || node.class_type.trim() === '') {
       throw new InvalidInputError(`${where} has no "class_type" (a non-empty string naming the node class)`);
     }

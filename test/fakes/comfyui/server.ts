@@ -196,8 +196,9 @@ export class FakeComfyUI {
     const refuse = (status: number, text: string, extra = ''): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`);
     };
-    if (!this.authorized(req.headers.authorization))
-      {return refuse(401, 'Unauthorized', 'WWW-Authenticate: Basic realm="ComfyUI"\r\n');}
+    if (!this.authorized(req.headers.authorization)) {
+      return refuse(401, 'Unauthorized', 'WWW-Authenticate: Basic realm="ComfyUI"\r\n');
+    }
     if (route !== '/ws') return refuse(404, 'Not Found');
     if (this.faults.refuseWebSocket) return refuse(503, 'Service Unavailable');
     this.wss.handleUpgrade(req, socket, head, ws => {
@@ -333,8 +334,9 @@ export class FakeComfyUI {
     }
     if (route === '/free' && method === 'POST') return empty();
     if (route === '/history' || route.startsWith('/history/')) {
-      if (this.faults.historyDelayMs)
-        {await new Promise(resolve => setTimeout(resolve, this.faults.historyDelayMs));}
+      if (this.faults.historyDelayMs) {
+        await new Promise(resolve => setTimeout(resolve, this.faults.historyDelayMs));
+      }
       if (method === 'POST') {
         const body = safeJson(raw, seen);
         if (isObject(body)) {
@@ -390,8 +392,9 @@ export class FakeComfyUI {
       const node = NODE_CLASSES[decodeURIComponent(route.slice('/object_info/'.length))];
       return json(200, node ? { [node.name]: objectInfo(node) } : {});
     }
-    if (route === '/features' && method === 'GET')
-      {return json(200, { supports_preview_metadata: true, max_upload_size: 100 * 2 ** 20 });}
+    if (route === '/features' && method === 'GET') {
+      return json(200, { supports_preview_metadata: true, max_upload_size: 100 * 2 ** 20 });
+    }
     if ((route === '/embeddings' || route === '/extensions') && method === 'GET') return json(200, []);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404: Not Found');
