@@ -104,7 +104,7 @@ describe('comfyui re-attach after a worker crash (two real worker processes)', (
   });
 
   test('killed, and the prompt finishes before recovery: the other replica collects its outputs', async () => {
-    const { job, promptId, posts, queue } = await crashScenario(100, 10, 'finished', 'after-prompt-done');
+    const { job, promptId, posts, queue } = await crashScenario(300, 10, 'finished', 'after-prompt-done');
     expect(job.failedReason).toBeUndefined();
     expect(posts).toBe(1);
     expect((job.returnvalue as { output: { prompt_id: string } }).output.prompt_id).toBe(promptId);

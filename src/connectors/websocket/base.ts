@@ -176,13 +176,17 @@ export abstract class WebSocketConnector<
     }
     this.socket = socket;
     this.reconnectAttempt = 0;
-    socket.onMessage(message => {
-      for (const stream of this.streams) stream.push(message);
-    });
     socket.onClose(reason => this.onSocketClosed(socket, reason));
     this.logger.debug(`${this.service} WebSocket open`, { url: safeUrl(url), reconnected });
     await this.onConnect(socket, reconnected);
-    if (reconnected) for (const stream of this.streams) stream.push({ kind: 'reconnected' });
+    if (reconnected) {
+      for (const stream of this.streams) stream.push({ kind: 'reconnected' });
+    }
+    // Subscribed last: the socket keeps frames that arrived meanwhile (even with the upgrade
+    // response), so jobs see `reconnected` before any frame of the new socket.
+    socket.onMessage(message => {
+      for (const stream of this.streams) stream.push(message);
+    });
     return socket;
   }
 
