@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis, createWorkerRedis } from '../worker/redis.js';
+import { createClientRedis } from '../worker/redis.js';
 import { CliError, EXIT } from './context.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
@@ -25,7 +25,8 @@ export async function cancelCommand(
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
   const events = new QueueEvents(queueName, {
-    connection: createWorkerRedis(config.redis.url),
+    // Options, not an instance: BullMQ then owns the connection and closes it with the events.
+    connection: { url: config.redis.url },
     prefix: config.queuePrefix,
   });
   try {
@@ -46,9 +47,17 @@ export async function cancelCommand(
     }
     await events.waitUntilReady();
     const ended = waitForEnd(events, queue, jobId);
-    await connection.set(keys.cancelMarker(config.queuePrefix, queueName, jobId), reason, 'EX', CANCEL_MARKER_TTL_S);
+    await connection.set(
+      keys.cancelMarker(config.queuePrefix, queueName, jobId),
+      reason,
+      'EX',
+      CANCEL_MARKER_TTL_S,
+    );
     const request: CancelRequest = { queue: queueName, jobId, reason };
-    const receivers = await connection.publish(keys.cancelChannel(config.queuePrefix), JSON.stringify(request));
+    const receivers = await connection.publish(
+      keys.cancelChannel(config.queuePrefix),
+      JSON.stringify(request),
+    );
     if (receivers === 0) {
       out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);
       return EXIT.ok;
@@ -85,11 +94,14 @@ async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Pro
       if (id === jobId) done('completed before the cancel reached it');
     });
     const poll = setInterval(() => {
-      void queue.getJob(jobId).then(async job => {
-        const state = await job?.getState();
-        if (state === 'failed') done(`failed: ${job?.failedReason ?? ''}`);
-        if (state === 'completed') done('completed before the cancel reached it');
-      }).catch(() => undefined);
+      void queue
+        .getJob(jobId)
+        .then(async job => {
+          const state = await job?.getState();
+          if (state === 'failed') done(`failed: ${job?.failedReason ?? ''}`);
+          if (state === 'completed') done('completed before the cancel reached it');
+        })
+        .catch(() => undefined);
     }, 1000);
   });
 }

@@ -33,6 +33,9 @@ export function parseJsonArgument(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CliError(`${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, EXIT.usage);
+    throw new CliError(
+      `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      EXIT.usage,
+    );
   }
 }

@@ -71,7 +71,9 @@ export async function detailsCommand(
     out.write(`${JSON.stringify(details, null, 2)}\n`);
   } else {
     out.write(`${details.connector} ${details.version} — ${details.description}\n`);
-    out.write(`  queue: ${details.queue}  concurrency: ${details.concurrency}  timeout: ${details.timeout_s} s\n`);
+    out.write(
+      `  queue: ${details.queue}  concurrency: ${details.concurrency}  timeout: ${details.timeout_s} s\n`,
+    );
     out.write(`  config: ${JSON.stringify(details.config)}\n`);
     out.write(`  capabilities: ${JSON.stringify(details.capabilities)}\n`);
     out.write(`  service: ${details.probe.healthy ? 'OK' : 'UNREACHABLE'} — ${details.probe.detail}\n`);

@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
-import { createClientRedis, createWorkerRedis } from '../worker/redis.js';
+import { createClientRedis } from '../worker/redis.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
 
 /** Options of `emp-worker enqueue`. */
@@ -36,7 +36,11 @@ export async function enqueueCommand(
   let events: QueueEvents | undefined;
   try {
     if (options.wait) {
-      events = new QueueEvents(queueName, { connection: createWorkerRedis(config.redis.url), prefix: config.queuePrefix });
+      events = new QueueEvents(queueName, {
+        // Options, not an instance: BullMQ then owns the connection and closes it with the events.
+        connection: { url: config.redis.url },
+        prefix: config.queuePrefix,
+      });
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {
@@ -85,8 +89,9 @@ async function followJob(queue: Queue, events: QueueEvents, job: Job, output: Ou
       if (id !== jobId) return;
       // A failed attempt that will be retried also emits `failed`; only a job in the failed state is done.
       void pollState(queue, jobId).then(state => {
-        if (state?.state === 'failed') finish(EXIT.failure, `job ${jobId} failed: ${failedReason}\n`, output.err);
-        else bar.note(`attempt failed: ${failedReason}; BullMQ will retry it`);
+        if (state?.state === 'failed') {
+          finish(EXIT.failure, `job ${jobId} failed: ${failedReason}\n`, output.err);
+        } else bar.note(`attempt failed: ${failedReason}; BullMQ will retry it`);
       });
     });
     events.on('removed', ({ jobId: id }) => {
@@ -96,8 +101,9 @@ async function followJob(queue: Queue, events: QueueEvents, job: Job, output: Ou
     const poll = setInterval(() => {
       void pollState(queue, jobId).then(state => {
         if (state?.state === 'completed') finish(EXIT.ok, `${formatJson(state.returnvalue)}\n`, output.out);
-        else if (state?.state === 'failed') finish(EXIT.failure, `job ${jobId} failed: ${state.failedReason}\n`, output.err);
-        else if (state === undefined) finish(EXIT.failure, `job ${jobId} no longer exists\n`, output.err);
+        else if (state?.state === 'failed') {
+          finish(EXIT.failure, `job ${jobId} failed: ${state.failedReason}\n`, output.err);
+        } else if (state === undefined) finish(EXIT.failure, `job ${jobId} no longer exists\n`, output.err);
       });
     }, 2000);
   });

@@ -90,7 +90,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${error.message}\n`);
       return error instanceof CliError ? error.exitCode : EXIT.failure;
     }
-    process.stderr.write(`emp-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `emp-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     return EXIT.failure;
   }
 }

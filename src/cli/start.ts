@@ -6,15 +6,21 @@ import { cliLogger } from './context.js';
 export async function startCommand(config: AppConfig): Promise<number> {
   const logger = cliLogger(config);
   const runtime = new WorkerRuntime(config, logger);
-  process.on('unhandledRejection', reason => logger.error('unhandled promise rejection', { error: String(reason) }));
-  process.on('uncaughtException', error => logger.error('uncaught exception', { error: error.stack ?? error.message }));
+  process.on('unhandledRejection', reason =>
+    logger.error('unhandled promise rejection', { error: String(reason) }),
+  );
+  process.on('uncaughtException', error =>
+    logger.error('uncaught exception', { error: error.stack ?? error.message }),
+  );
   await runtime.start();
   return new Promise<number>(resolve => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
-        logger.warn(`${signal} again: exiting now; unfinished jobs return to the queue after their lock expires`);
+        logger.warn(
+          `${signal} again: exiting now; unfinished jobs return to the queue after their lock expires`,
+        );
         resolve(1);
         return;
       }

@@ -19,7 +19,13 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     const workers: HeartbeatRecord[] = [];
     let cursor = '0';
     do {
-      const [next, found] = await connection.scan(cursor, 'MATCH', keys.heartbeatPattern(config.queuePrefix), 'COUNT', 200);
+      const [next, found] = await connection.scan(
+        cursor,
+        'MATCH',
+        keys.heartbeatPattern(config.queuePrefix),
+        'COUNT',
+        200,
+      );
       cursor = next;
       const values = found.length > 0 ? await connection.mget(found) : [];
       for (const value of values) {
@@ -42,21 +48,34 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     for (const name of [...queueNames].sort()) {
       const queue = new Queue(name, { connection, prefix: config.queuePrefix });
       try {
-        queues[name] = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+        queues[name] = await queue.getJobCounts(
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+          'completed',
+          'failed',
+        );
       } finally {
         await queue.close();
       }
     }
     return { workers, queues };
   } catch (error) {
-    throw new CliError(`could not read status from Redis: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(
+      `could not read status from Redis: ${error instanceof Error ? error.message : String(error)}`,
+    );
   } finally {
     connection.disconnect();
   }
 }
 
 /** `emp-worker status`: live workers and queue counts, as a table or JSON. */
-export async function statusCommand(config: AppConfig, json: boolean, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function statusCommand(
+  config: AppConfig,
+  json: boolean,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
   const report = await readStatus(config);
   if (json) {
     out.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -65,13 +84,17 @@ export async function statusCommand(config: AppConfig, json: boolean, out: NodeJ
   out.write(`Workers (${report.workers.length} live)\n`);
   if (report.workers.length === 0) out.write('  none: start one with `npm start`\n');
   for (const worker of report.workers) {
-    out.write(`  ${worker.id}  host=${worker.host} pid=${worker.pid}${worker.stopping ? '  (stopping)' : ''}\n`);
+    out.write(
+      `  ${worker.id}  host=${worker.host} pid=${worker.pid}${worker.stopping ? '  (stopping)' : ''}\n`,
+    );
     for (const connector of worker.connectors) {
       out.write(
         `    ${connector.name} ${connector.version}  queue=${connector.queue} concurrency=${connector.concurrency}  ${connector.healthy ? 'healthy' : `UNHEALTHY: ${connector.health_detail}`}\n`,
       );
     }
-    for (const job of worker.active_jobs) out.write(`    running ${job.queue}/${job.id} since ${job.started_at}\n`);
+    for (const job of worker.active_jobs) {
+      out.write(`    running ${job.queue}/${job.id} since ${job.started_at}\n`);
+    }
   }
   out.write('Queues\n');
   for (const [name, counts] of Object.entries(report.queues)) {

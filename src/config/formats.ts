@@ -23,7 +23,8 @@ export function registerFormats(): void {
         throw new Error('must be a whole number of 1 or more');
       }
     },
-    coerce: (value: unknown) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+    coerce: (value: unknown) =>
+      typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value,
   });
   convict.addFormat({
     name: formats.positiveSeconds,

@@ -75,7 +75,7 @@ export function secretValues(appConfig: AppConfig): string[] {
       }
     }
   };
-  walk(buildSchema() as unknown as Record<string, unknown>, appConfig);
+  walk(buildSchema(), appConfig);
   return secrets;
 }
 
@@ -102,12 +102,22 @@ function collectEnvNames(schema: unknown, prefix = ''): Map<string, string> {
 
 function withFallbacks(env: NodeJS.ProcessEnv, envNames: Map<string, string>): NodeJS.ProcessEnv {
   const resolved: NodeJS.ProcessEnv = {};
-  for (const name of envNames.values()) {
-    const fallback = ALIASES[name] ?? (name.startsWith('WORKER_') ? name.slice('WORKER_'.length) : undefined);
+  for (const [keyPath, name] of envNames) {
+    const fallback = fallbackEnvName(keyPath, name);
     const value = env[name] ?? (fallback === undefined ? undefined : env[fallback]);
     if (value !== undefined) resolved[name] = value;
   }
   return resolved;
+}
+
+/**
+ * The variable that stands in for `name` when it is unset: `CONNECTORS` ← `WORKER_CONNECTORS`,
+ * and every per-connector `WORKER_<NAME>_<KEY>` ← `<NAME>_<KEY>` (the original worker's names).
+ */
+export function fallbackEnvName(keyPath: string, name: string): string | undefined {
+  if (ALIASES[name]) return ALIASES[name];
+  if (keyPath.startsWith('connectors.') && name.startsWith('WORKER_')) return name.slice('WORKER_'.length);
+  return undefined;
 }
 
 /** Turns convict's `a.b: message: value was "x"` lines into lines naming the env variable. */
@@ -125,7 +135,8 @@ function describeConvictError(error: unknown, envNames: Map<string, string>, env
       const message = rest.replace(/: value was .*$/, '');
       if (!envName) return `${keyPath}: ${message}`;
       const raw = env[envName];
-      const shown = raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
+      const shown =
+        raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
       return `${envName}${shown} (${keyPath}): ${message}`;
     });
   return `Invalid configuration: ${lines.join('; ')}`;

@@ -82,7 +82,8 @@ function defaultWorkerId(): string {
 export function buildSchema(): Schema<AppConfig> {
   registerConnectorListFormat();
   const connectors: Record<string, Schema<unknown>> = {};
-  for (const [name, definition] of Object.entries(connectorRegistry)) connectors[name] = definition.configSchema;
+  for (const [name, definition] of Object.entries(connectorRegistry))
+    {connectors[name] = definition.configSchema;}
   return {
     env: {
       doc: 'Which file of config/ to load on top of the defaults.',
@@ -169,7 +170,7 @@ export function buildSchema(): Schema<AppConfig> {
     },
     jobs: {
       lockDuration: {
-        doc: 'Milliseconds a job lock lasts without renewal; a dead worker\'s jobs return after about this long.',
+        doc: "Milliseconds a job lock lasts without renewal; a dead worker's jobs return after about this long.",
         format: formats.positiveInt,
         default: 30000,
         env: 'WORKER_LOCK_DURATION',
@@ -258,7 +259,7 @@ export function buildSchema(): Schema<AppConfig> {
         env: 'BULL_BOARD_BASE_PATH',
       },
     },
-    connectors: connectors as Schema<Record<string, unknown>>,
+    connectors: connectors,
   };
 }
 

@@ -20,3 +20,26 @@ export function abortReason(signal: AbortSignal): Error {
   if (reason instanceof Error) return reason;
   return new Error(typeof reason === 'string' ? reason : 'aborted');
 }
+
+/** Why the runtime aborted a job's signal. */
+export type JobAbortKind = 'cancel' | 'timeout' | 'shutdown' | 'lock-lost';
+
+/**
+ * The reason the runtime puts on a job's aborted signal. Connectors read its `kind` to
+ * decide whether to tell the service to stop: on `cancel`/`timeout` the work is unwanted;
+ * on `shutdown`/`lock-lost` the job goes back to the queue and may re-attach to it.
+ */
+export class JobAbortError extends Error {
+  override name = 'JobAbortError';
+  constructor(
+    readonly kind: JobAbortKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The kind of abort of an aborted signal, or undefined when it was not the runtime's. */
+export function abortKind(signal: AbortSignal): JobAbortKind | undefined {
+  return signal.aborted && signal.reason instanceof JobAbortError ? signal.reason.kind : undefined;
+}

@@ -32,7 +32,12 @@ export class ConnectorError extends Error {
   /** Whether another attempt can succeed (BullMQ `attempts`/`backoff` apply) or not (`UnrecoverableError`). */
   readonly retryable: boolean;
 
-  constructor(code: ConnectorErrorCode, message: string, retryable: boolean, options: ConnectorErrorOptions = {}) {
+  constructor(
+    code: ConnectorErrorCode,
+    message: string,
+    retryable: boolean,
+    options: ConnectorErrorOptions = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? retryable;

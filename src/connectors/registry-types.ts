@@ -29,11 +29,13 @@ export interface RegisteredConnector {
  * Erases a definition's config type for the registry. Sound because the runtime only
  * passes a config slice that convict has validated against this same `configSchema`.
  */
-export function defineConnector<C extends CommonConnectorConfig>(definition: ConnectorDefinition<C>): RegisteredConnector {
+export function defineConnector<C extends CommonConnectorConfig>(
+  definition: ConnectorDefinition<C>,
+): RegisteredConnector {
   return {
     name: definition.name,
     description: definition.description,
-    configSchema: definition.configSchema as Schema<unknown>,
+    configSchema: definition.configSchema,
     create: (config, deps) => definition.create(config as C, deps),
   };
 }

@@ -51,7 +51,11 @@ function redactFormat(secrets: readonly string[]): winston.Logform.Format {
  */
 export function createLogger(options: LoggerOptions): winston.Logger {
   const secrets = options.secrets ?? [];
-  const formats = [winston.format.timestamp(), winston.format.errors({ stack: false }), redactFormat(secrets)];
+  const formats = [
+    winston.format.timestamp(),
+    winston.format.errors({ stack: false }),
+    redactFormat(secrets),
+  ];
   const format =
     options.format === 'json'
       ? winston.format.combine(...formats, winston.format.json())

@@ -1,10 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import {
-  ConnectorError,
-  JobCancelledError,
-  JobTimeoutError,
-  coerceError,
-} from '../connectors/errors.js';
+import { ConnectorError, JobCancelledError, JobTimeoutError, coerceError } from '../connectors/errors.js';
 
 /** Why the runtime aborted a job's signal. */
 export type AbortCause =
@@ -32,7 +27,11 @@ export function abortCauseFromReason(reason: unknown): AbortCause {
  * The single place where any failure becomes a classified {@link ConnectorError}. An
  * abort wins over whatever the connector threw while stopping.
  */
-export function classifyFailure(thrown: unknown, abort: AbortCause | undefined, connector: string): ConnectorError {
+export function classifyFailure(
+  thrown: unknown,
+  abort: AbortCause | undefined,
+  connector: string,
+): ConnectorError {
   if (abort?.kind === 'cancel') {
     return new JobCancelledError(`cancelled${abort.reason ? `: ${abort.reason}` : ''}`, { cause: thrown });
   }
@@ -43,7 +42,9 @@ export function classifyFailure(thrown: unknown, abort: AbortCause | undefined, 
   }
   if (thrown instanceof ConnectorError) return thrown;
   const error = coerceError(thrown);
-  return new ConnectorError('ERR_INTERNAL', `${connector} connector error: ${error.message}`, true, { cause: error });
+  return new ConnectorError('ERR_INTERNAL', `${connector} connector error: ${error.message}`, true, {
+    cause: error,
+  });
 }
 
 /** The failure reason shown in Bull Board: `<code>: <message>`. */
@@ -57,4 +58,3 @@ export function toBullmqError(error: ConnectorError): Error {
   const bullError = error.retryable ? new Error(reason, { cause: error }) : new UnrecoverableError(reason);
   return bullError;
 }
-

@@ -23,7 +23,9 @@ export async function startHttpServer(
       res.end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, '{"error":"method not allowed"}');
-    if (path === '/healthz') return send(200, JSON.stringify({ status: 'ok', uptime_s: Math.round(process.uptime()) }));
+    if (path === '/healthz') {
+      return send(200, JSON.stringify({ status: 'ok', uptime_s: Math.round(process.uptime()) }));
+    }
     if (path === '/readyz') {
       const state = readiness();
       return send(state.ready ? 200 : 503, JSON.stringify({ ready: state.ready, ...state.detail }));

@@ -10,7 +10,8 @@ export const keys = {
   /** Pub/sub channel carrying cancel requests to every replica. */
   cancelChannel: (prefix: string): string => `${prefix}:emp:cancel`,
   /** Marks a job as cancelled, for a replica that picks it up after the request was published. */
-  cancelMarker: (prefix: string, queue: string, jobId: string): string => `${prefix}:emp:cancelled:${queue}:${jobId}`,
+  cancelMarker: (prefix: string, queue: string, jobId: string): string =>
+    `${prefix}:emp:cancelled:${queue}:${jobId}`,
   /** The BullMQ job hash (we add one field to it, see {@link CHECKPOINT_FIELD}). */
   job: (queueQualifiedName: string, jobId: string): string => `${queueQualifiedName}:${jobId}`,
 };

@@ -36,7 +36,7 @@ export class WorkerMetrics {
   });
   readonly serviceHealthy = new client.Gauge({
     name: 'emp_service_healthy',
-    help: '1 when the connector\'s service passed its last health check (its queue is consumed), else 0',
+    help: "1 when the connector's service passed its last health check (its queue is consumed), else 0",
     labelNames: ['connector'] as const,
     registers: [this.registry],
   });

@@ -1,6 +1,7 @@
 import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
+import { JobAbortError } from '../connectors/abortable-sleep.js';
 import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
 import {
@@ -39,6 +40,8 @@ export interface ProcessorDeps {
   redis: Redis;
   /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
   activeJobs: Map<string, ActiveJob>;
+  /** Whether the service passed its last health check. */
+  isServiceHealthy: () => boolean;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -52,8 +55,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   const { connector, metrics } = deps;
   return async (job: EmpJob, token?: string, bullSignal?: AbortSignal): Promise<JobResult> => {
     const jobId = job.id ?? '';
+    if (!deps.isServiceHealthy() && token) {
+      // Pausing cannot recall a fetch already in flight: hand such a job back unused.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     const activeKey = `${deps.queue}:${jobId}`;
-    const logger = deps.logger.child({ jobId, queue: deps.queue });
+    // Most jobs never log: build the child logger only when something is written.
+    let jobLogger: Logger | undefined;
+    const logger = (): Logger => (jobLogger ??= deps.logger.child({ jobId, queue: deps.queue }));
     const startedAt = Date.now();
     deps.activeJobs.set(activeKey, { queue: deps.queue, id: jobId, connector: connector.name, startedAt });
     metrics.activeJobs.inc({ connector: connector.name });
@@ -63,7 +73,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     const abort = (cause: AbortCause): void => {
       if (controller.signal.aborted) return;
       abortCause = cause;
-      controller.abort(new Error(describeAbort(cause)));
+      controller.abort(new JobAbortError(cause.kind, describeAbort(cause)));
     };
     const onBullAbort = (): void => abort(abortCauseFromReason(bullSignal?.reason));
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
@@ -76,7 +86,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       connector.name,
       deps.progressMinIntervalMs,
       progress => job.updateProgress(progress),
-      error => logger.warn('progress write failed', { error: String(error) }),
+      error => logger().warn('progress write failed', { error: String(error) }),
     );
     let succeeded = false;
     try {
@@ -87,7 +97,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         ? await loadRestartState(deps, job, jobId)
         : { checkpoint: {}, cancelled: undefined };
       if (cancelled !== undefined) abort({ kind: 'cancel', reason: cancelled });
-      if (restarted) await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
+      if (restarted) {
+        await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
+      }
       checkDataSize(job.data, deps.maxDataBytes);
       controller.signal.throwIfAborted();
 
@@ -99,10 +111,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         signal: controller.signal,
         progress: update => reporter.report(update),
         log: async line => {
-          logger.info(line);
+          logger().info(line);
           await job.log(line);
         },
-        logger,
+        get logger() {
+          return logger();
+        },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
       };
       const output = await connector.process(ctx);
@@ -122,12 +136,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
-          await job.log(`service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`);
+          await job.log(
+            `service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`,
+          );
           await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
           throw new DelayedError();
         }
       }
-      await recordFailure(job, failure, logger, deps);
+      await recordFailure(job, failure, logger(), deps);
       throw toBullmqError(failure);
     } finally {
       clearTimeout(timeoutTimer);
@@ -142,7 +158,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   };
 }
 
-async function recordFailure(job: EmpJob, failure: ConnectorError, logger: Logger, deps: ProcessorDeps): Promise<void> {
+async function recordFailure(
+  job: EmpJob,
+  failure: ConnectorError,
+  logger: Logger,
+  deps: ProcessorDeps,
+): Promise<void> {
   const attempts = job.opts.attempts ?? 1;
   const willRetry = failure.retryable && job.attemptsMade + 1 < attempts;
   deps.metrics.jobsFailed.inc({ connector: deps.connector.name, code: failure.code });
@@ -184,7 +205,9 @@ async function loadRestartState(
 function checkDataSize(data: unknown, maxBytes: number): void {
   const size = Buffer.byteLength(JSON.stringify(data ?? null));
   if (size > maxBytes) {
-    throw new InvalidInputError(`job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`);
+    throw new InvalidInputError(
+      `job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`,
+    );
   }
 }
 

@@ -90,5 +90,5 @@ export class ProgressReporter {
 function stripUndefined(update: ProgressUpdate): ProgressUpdate {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(update)) if (value !== undefined) out[key] = value;
-  return out as ProgressUpdate;
+  return out;
 }

@@ -76,11 +76,13 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<RedisCh
       );
     }
     if (compareVersions(version, '6.2.0') < 0) {
-      warnings.push(`Redis ${version} is older than the recommended 6.2: upgrade Redis for full BullMQ support.`);
+      warnings.push(
+        `Redis ${version} is older than the recommended 6.2: upgrade Redis for full BullMQ support.`,
+      );
     }
     let maxmemoryPolicy: string | undefined;
     try {
-      const reply = (await redis.config('GET', 'maxmemory-policy')) as unknown;
+      const reply = await redis.config('GET', 'maxmemory-policy');
       if (Array.isArray(reply) && typeof reply[1] === 'string') maxmemoryPolicy = reply[1];
     } catch {
       // Hosted Redis often forbids CONFIG; the policy is then simply unknown.

@@ -78,7 +78,12 @@ export class WorkerRuntime {
     await this.subscribeToCancels();
     this.metrics.registerQueueWaiting(() => this.waitingCounts());
     if (this.config.http.port !== null) {
-      this.httpServer = await startHttpServer(this.config.http.port, this.metrics, () => this.readiness(), this.logger);
+      this.httpServer = await startHttpServer(
+        this.config.http.port,
+        this.metrics,
+        () => this.readiness(),
+        this.logger,
+      );
     }
     await Promise.all([...this.runtimes.values()].map(runtime => this.startConnector(runtime)));
     await this.beat();
@@ -125,6 +130,7 @@ export class WorkerRuntime {
       metrics: this.metrics,
       redis,
       activeJobs: this.activeJobs,
+      isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -188,7 +194,9 @@ export class WorkerRuntime {
     }
     for (const runtime of this.runtimes.values()) {
       if (runtime.config.jobType !== request.queue) continue;
-      if (runtime.worker.cancelJob(String(request.jobId), abortReasons.cancel(String(request.reason ?? '')))) {
+      if (
+        runtime.worker.cancelJob(String(request.jobId), abortReasons.cancel(String(request.reason ?? '')))
+      ) {
         this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
       }
     }
@@ -203,7 +211,12 @@ export class WorkerRuntime {
     const servicesReady = Object.values(services).every(service => service.healthy);
     return {
       ready: redisReady && servicesReady && !this.stopping,
-      detail: { worker: this.config.workerId, redis: this.redis?.status ?? 'none', stopping: this.stopping, services },
+      detail: {
+        worker: this.config.workerId,
+        redis: this.redis?.status ?? 'none',
+        stopping: this.stopping,
+        services,
+      },
     };
   }
 
@@ -211,7 +224,10 @@ export class WorkerRuntime {
     const redis = this.requireRedis();
     return Promise.all(
       [...this.runtimes.values()].map(async runtime => {
-        const queue = new Queue(runtime.config.jobType, { connection: redis, prefix: this.config.queuePrefix });
+        const queue = new Queue(runtime.config.jobType, {
+          connection: redis,
+          prefix: this.config.queuePrefix,
+        });
         try {
           return { queue: runtime.config.jobType, waiting: await queue.getWaitingCount() };
         } finally {
@@ -248,7 +264,7 @@ export class WorkerRuntime {
   }
 
   private async beat(): Promise<void> {
-    if (!this.redis || this.stopped && !this.stopping) return;
+    if (!this.redis || (this.stopped && !this.stopping)) return;
     const ttl = Math.ceil(this.config.heartbeatInterval * 3);
     await this.redis.set(
       keys.heartbeat(this.config.queuePrefix, this.config.workerId),
@@ -279,10 +295,18 @@ export class WorkerRuntime {
       }
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    await Promise.all(runtimes.map(runtime => runtime.connector.close?.()));
-    await new Promise<void>(resolve => (this.httpServer ? this.httpServer.close(() => resolve()) : resolve()));
+    await Promise.all(
+      runtimes.map(async runtime => {
+        await runtime.connector.close?.();
+      }),
+    );
+    await new Promise<void>(resolve =>
+      this.httpServer ? this.httpServer.close(() => resolve()) : resolve(),
+    );
     if (this.redis) {
-      await this.redis.del(keys.heartbeat(this.config.queuePrefix, this.config.workerId)).catch(() => undefined);
+      await this.redis
+        .del(keys.heartbeat(this.config.queuePrefix, this.config.workerId))
+        .catch(() => undefined);
       await this.subscriber?.quit().catch(() => undefined);
       await this.redis.quit().catch(() => undefined);
     }

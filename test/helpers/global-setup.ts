@@ -9,7 +9,9 @@ export default async function globalSetup(): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(`Tests need a Redis server at ${url} (REDIS_URL): ${String(error)}. Start one: redis-server --daemonize yes`);
+    throw new Error(
+      `Tests need a Redis server at ${url} (REDIS_URL): ${String(error)}. Start one: redis-server --daemonize yes`,
+    );
   } finally {
     redis.disconnect();
   }

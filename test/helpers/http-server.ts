@@ -10,8 +10,16 @@ export interface TestServer {
 }
 
 /** Starts `handler` on a free loopback port. */
-export async function startHttpServer(handler: http.RequestListener): Promise<TestServer> {
-  const server = http.createServer(handler);
+export async function startHttpServer(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => unknown,
+): Promise<TestServer> {
+  const server = http.createServer((req, res) => {
+    // Handlers may be async; a throw must not leave the request hanging.
+    Promise.resolve(handler(req, res)).catch((error: unknown) => {
+      res.statusCode = 500;
+      res.end(String(error));
+    });
+  });
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {

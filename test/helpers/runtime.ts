@@ -95,7 +95,11 @@ export async function waitForFinished(queue: Queue, jobId: string, timeoutMs = 3
 }
 
 /** Waits until a condition holds, polling; for states that have no event. */
-export async function waitUntil(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+export async function waitUntil(
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -22,18 +22,24 @@ afterEach(async () => {
 
 /** Waits until a job is active (a state without an event we can subscribe to before adding). */
 async function waitActive(harness: RuntimeHarness, queue: string, id: string): Promise<void> {
-  await waitUntil(async () => (await harness.queue(queue).getJob(id))?.getState().then(s => s === 'active') ?? false, 10_000, `job ${id} active`);
+  await waitUntil(
+    async () => (await harness.queue(queue).getJob(id))?.getState().then(s => s === 'active') ?? false,
+    10_000,
+    `job ${id} active`,
+  );
 }
 
 describe('job timeout', () => {
   test('a job that outlives its connector timeout is aborted and fails naming the timeout', async () => {
     const harness = await runtime({ WORKER_SIMULATION_TIMEOUT: '0.3' });
     const job = await harness.run('simulation', { steps: 50, duration_ms: 20_000 });
-    expect(job.failedReason).toBe('ERR_JOB_TIMEOUT: simulation job exceeded its 0.3 s timeout and was stopped');
+    expect(job.failedReason).toBe(
+      'ERR_JOB_TIMEOUT: simulation job exceeded its 0.3 s timeout and was stopped',
+    );
     expect(job.finishedOn! - job.processedOn!).toBeLessThan(5000);
   });
 
-  test('timeouts are retried under the producer\'s attempts', async () => {
+  test("timeouts are retried under the producer's attempts", async () => {
     const harness = await runtime({ WORKER_SIMULATION_TIMEOUT: '0.2' });
     const job = await harness.run('simulation', { steps: 10, duration_ms: 20_000 }, { attempts: 2 });
     expect(job.attemptsMade).toBe(2);
@@ -100,7 +106,11 @@ describe('graceful shutdown', () => {
   test('a job still running at SHUTDOWN_TIMEOUT goes back to the queue without using an attempt, and another worker finishes it', async () => {
     const first = await startRuntime({ SHUTDOWN_TIMEOUT: '0.3' });
     const queue = first.queue('simulation');
-    const job = await queue.add('simulation', { steps: 4, duration_ms: 1500, result: 'done' }, { attempts: 1 });
+    const job = await queue.add(
+      'simulation',
+      { steps: 4, duration_ms: 1500, result: 'done' },
+      { attempts: 1 },
+    );
     await waitActive(first, 'simulation', job.id!);
     await first.runtime.stop();
     const afterStop = await queue.getJob(job.id!);
@@ -143,7 +153,10 @@ describe('service health gating', () => {
     const port = harness.runtime.httpPort();
     const readyz = async () => {
       const response = await fetch(`http://127.0.0.1:${port}/readyz`);
-      return { status: response.status, body: (await response.json()) as { services: Record<string, { detail: string }> } };
+      return {
+        status: response.status,
+        body: (await response.json()) as { services: Record<string, { detail: string }> },
+      };
     };
     const queue = harness.queue('simulation');
     const job = await queue.add('simulation', { steps: 1, duration_ms: 0 });
@@ -169,15 +182,21 @@ describe('heartbeat, status and metrics', () => {
     await harness.run('simulation', { fail_at_step: 1, steps: 1, duration_ms: 0 });
     const running = await queue.add('simulation', { steps: 100, duration_ms: 30_000 });
     await waitActive(harness, 'simulation', running.id!);
-    await waitUntil(async () => {
-      const report = await readStatus(harness.config);
-      return report.workers[0]?.active_jobs.length === 1;
-    }, 15_000, 'heartbeat to show the running job');
+    await waitUntil(
+      async () => {
+        const report = await readStatus(harness.config);
+        return report.workers[0]?.active_jobs.length === 1;
+      },
+      15_000,
+      'heartbeat to show the running job',
+    );
     const report = await readStatus(harness.config);
     expect(report.workers).toHaveLength(1);
     expect(report.workers[0]).toMatchObject({
       id: 'status-test-worker',
-      connectors: [expect.objectContaining({ name: 'simulation', version: '1.0.0', queue: 'simulation', healthy: true })],
+      connectors: [
+        expect.objectContaining({ name: 'simulation', version: '1.0.0', queue: 'simulation', healthy: true }),
+      ],
       active_jobs: [expect.objectContaining({ queue: 'simulation', id: running.id })],
     });
     expect(report.workers[0]?.connectors[0]?.capabilities).toMatchObject({ simulation_version: '1.0.0' });
@@ -192,7 +211,9 @@ describe('heartbeat, status and metrics', () => {
     expect(metrics).toMatch(/emp_job_duration_seconds_count\{connector="simulation",outcome="completed"\} 1/);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 
-    await cancelCommand(harness.config, 'simulation', running.id!, 'end of test', { write: () => true } as unknown as NodeJS.WritableStream);
+    await cancelCommand(harness.config, 'simulation', running.id!, 'end of test', {
+      write: () => true,
+    } as unknown as NodeJS.WritableStream);
     await harness.runtime.stop();
     const after = await readStatus(harness.config);
     expect(after.workers).toHaveLength(0);

@@ -16,7 +16,11 @@ describe('simulation connector through a real worker runtime', () => {
     });
     const job = await harness.run('simulation', { steps: 4, duration_ms: 400, result: { hello: 'world' } });
     expect(await job.getState()).toBe('completed');
-    expect(job.returnvalue).toEqual({ status: 'success', connector: 'simulation', output: { hello: 'world' } });
+    expect(job.returnvalue).toEqual({
+      status: 'success',
+      connector: 'simulation',
+      output: { hello: 'world' },
+    });
     expect(job.progress).toMatchObject({ progress: 100, status: 'completed', connector: 'simulation' });
     expect(seen.length).toBeGreaterThan(0);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1] ?? 0);
@@ -45,12 +49,18 @@ describe('simulation connector through a real worker runtime', () => {
 
   test('oversized data fails at once naming the limit', async () => {
     const job = await harness.run('simulation', { result: 'x'.repeat(11 * 1024 * 1024) }, { attempts: 3 });
-    expect(job.failedReason).toMatch(/^ERR_INVALID_INPUT: job data is \d+ bytes, more than the 10485760 allowed/);
+    expect(job.failedReason).toMatch(
+      /^ERR_INVALID_INPUT: job data is \d+ bytes, more than the 10485760 allowed/,
+    );
     expect(job.attemptsMade).toBe(1);
   });
 
-  test('a simulated failure is retried under the producer\'s attempts, then fails with the reason', async () => {
-    const job = await harness.run('simulation', { steps: 3, duration_ms: 0, fail_at_step: 2 }, { attempts: 2 });
+  test("a simulated failure is retried under the producer's attempts, then fails with the reason", async () => {
+    const job = await harness.run(
+      'simulation',
+      { steps: 3, duration_ms: 0, fail_at_step: 2 },
+      { attempts: 2 },
+    );
     expect(await job.getState()).toBe('failed');
     expect(job.attemptsMade).toBe(2);
     expect(job.failedReason).toBe('ERR_SERVICE_FAILED: simulated failure at step 2 of 3');

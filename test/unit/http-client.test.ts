@@ -11,7 +11,8 @@ describe('HttpClient against a real server', () => {
       const body = await readBody(req);
       const path = req.url ?? '';
       seen.push({ path, auth: req.headers.authorization, body });
-      if (path.startsWith('/ok')) return res.end(JSON.stringify({ ok: true, echo: body ? JSON.parse(body) : null }));
+      if (path.startsWith('/ok'))
+        {return res.end(JSON.stringify({ ok: true, echo: body ? (JSON.parse(body) as unknown) : null }));}
       if (path === '/limited') {
         res.writeHead(429, { 'retry-after': '7' });
         return res.end('{"detail":"slow down"}');
@@ -22,7 +23,9 @@ describe('HttpClient against a real server', () => {
       }
       if (path === '/bad') {
         res.writeHead(422);
-        return res.end('{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}');
+        return res.end(
+          '{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}',
+        );
       }
       if (path === '/teapot') {
         res.writeHead(408);
@@ -52,7 +55,11 @@ describe('HttpClient against a real server', () => {
   }
 
   test('API key wins and is sent as Bearer; else Basic; JSON goes both ways', async () => {
-    await client({ auth: { apiKey: 'k-123', username: 'u', password: 'p' } }).json({ path: '/ok/1', method: 'POST', json: { a: 1 } });
+    await client({ auth: { apiKey: 'k-123', username: 'u', password: 'p' } }).json({
+      path: '/ok/1',
+      method: 'POST',
+      json: { a: 1 },
+    });
     await client({ auth: { username: 'u', password: 'p' } }).json({ path: '/ok/2' });
     const body = await client().json<{ echo: unknown }>({ path: '/ok/3', method: 'POST', json: { b: 2 } });
     expect(seen.find(s => s.path === '/ok/1')?.auth).toBe('Bearer k-123');
@@ -70,8 +77,12 @@ describe('HttpClient against a real server', () => {
     const bad = await failure(client().request({ path: '/bad' }));
     expect(bad).toMatchObject({ code: 'ERR_SERVICE_REJECTED', retryable: false });
     expect(bad.message).toContain('body.steps: value is not a valid integer');
-    expect(await failure(client().request({ path: '/teapot' }))).toMatchObject({ code: 'ERR_SERVICE_TIMEOUT' });
-    expect(await failure(client().request({ path: '/nothing' }))).toMatchObject({ code: 'ERR_SERVICE_REJECTED' });
+    expect(await failure(client().request({ path: '/teapot' }))).toMatchObject({
+      code: 'ERR_SERVICE_TIMEOUT',
+    });
+    expect(await failure(client().request({ path: '/nothing' }))).toMatchObject({
+      code: 'ERR_SERVICE_REJECTED',
+    });
   });
 
   test('non-JSON and oversized bodies fail with ERR_PROTOCOL', async () => {
@@ -84,8 +95,12 @@ describe('HttpClient against a real server', () => {
   });
 
   test('a hanging service times out, a dropped connection and a closed port are unavailable', async () => {
-    expect(await failure(client({ timeoutMs: 200 }).request({ path: '/hang' }))).toMatchObject({ code: 'ERR_SERVICE_TIMEOUT' });
-    expect(await failure(client().request({ path: '/drop' }))).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE' });
+    expect(await failure(client({ timeoutMs: 200 }).request({ path: '/hang' }))).toMatchObject({
+      code: 'ERR_SERVICE_TIMEOUT',
+    });
+    expect(await failure(client().request({ path: '/drop' }))).toMatchObject({
+      code: 'ERR_SERVICE_UNAVAILABLE',
+    });
     const closed = new HttpClient({ service: 'Fake', baseUrl: 'http://127.0.0.1:1', timeoutMs: 2000 });
     const refused = await failure(closed.request({ path: '/' }));
     expect(refused.code).toBe('ERR_SERVICE_UNAVAILABLE');
@@ -103,13 +118,21 @@ describe('HttpClient against a real server', () => {
     for (const path of ['http://evil.example/x', '//evil.example/x', '/sdapi/../../etc', '../x']) {
       expect(() => client().url(path)).toThrow(/must be a relative path/);
     }
-    expect(client({ baseUrl: `${server.url}/api/` }).url('/v1/x').toString()).toBe(`${server.url}/api/v1/x`);
+    expect(
+      client({ baseUrl: `${server.url}/api/` })
+        .url('/v1/x')
+        .toString(),
+    ).toBe(`${server.url}/api/v1/x`);
   });
 
   test('helpers read Retry-After and error envelopes', () => {
     expect(retryAfterMs('2.5')).toBe(2500);
     expect(retryAfterMs(undefined)).toBeUndefined();
-    expect(errorDetail('{"error":"HTTPException","detail":"Sampler not found","body":"","errors":""}')).toBe('Sampler not found');
-    expect(errorDetail('{"error":{"type":"no_prompt","message":"No prompt provided"}}')).toBe('No prompt provided');
+    expect(errorDetail('{"error":"HTTPException","detail":"Sampler not found","body":"","errors":""}')).toBe(
+      'Sampler not found',
+    );
+    expect(errorDetail('{"error":{"type":"no_prompt","message":"No prompt provided"}}')).toBe(
+      'No prompt provided',
+    );
   });
 });

@@ -31,7 +31,11 @@ describe('ProgressReporter', () => {
       expect(writes.length).toBeLessThanOrEqual(4);
       const beforeFinal = writes[writes.length - 2];
       expect(beforeFinal?.message).toBe('report 999');
-      expect(writes[writes.length - 1]).toMatchObject({ progress: 100, status: 'completed', connector: 'simulation' });
+      expect(writes[writes.length - 1]).toMatchObject({
+        progress: 100,
+        status: 'completed',
+        connector: 'simulation',
+      });
     } finally {
       jest.useRealTimers();
     }

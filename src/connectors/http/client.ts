@@ -90,7 +90,11 @@ export class HttpClient {
   /** Resolves a path below the base URL, refusing anything that would leave it. */
   url(path: string): URL {
     if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('//') || path.split(/[/?#]/).includes('..')) {
-      throw new ConnectorError('ERR_INVALID_INPUT', `path "${truncate(path, 80)}" must be a relative path without ".."`, false);
+      throw new ConnectorError(
+        'ERR_INVALID_INPUT',
+        `path "${truncate(path, 80)}" must be a relative path without ".."`,
+        false,
+      );
     }
     return new URL(path.replace(/^\/+/, ''), this.base);
   }
@@ -117,7 +121,7 @@ export class HttpClient {
         timeout: { request: request.timeoutMs ?? this.options.timeoutMs },
         ...(request.signal ? { signal: request.signal } : {}),
       });
-      pending.on('downloadProgress', progress => {
+      void pending.on('downloadProgress', progress => {
         if (progress.transferred > maxBytes && !tooLarge) {
           tooLarge = true;
           pending.cancel();
@@ -126,7 +130,9 @@ export class HttpClient {
       response = await pending;
     } catch (error) {
       if (tooLarge) {
-        throw new ProtocolError(`${this.service} response to ${describe(request, url)} is larger than ${maxBytes} bytes`);
+        throw new ProtocolError(
+          `${this.service} response to ${describe(request, url)} is larger than ${maxBytes} bytes`,
+        );
       }
       if (request.signal?.aborted) throw abortReason(request.signal);
       throw this.transportError(error, request, url);
@@ -147,15 +153,23 @@ export class HttpClient {
     const what = describe(request, url);
     if (error instanceof RequestError) {
       if (error.code === 'ETIMEDOUT') {
-        return new ServiceTimeoutError(`${this.service} did not answer ${what} within ${request.timeoutMs ?? this.options.timeoutMs} ms`, {
-          cause: error,
-        });
+        return new ServiceTimeoutError(
+          `${this.service} did not answer ${what} within ${request.timeoutMs ?? this.options.timeoutMs} ms`,
+          {
+            cause: error,
+          },
+        );
       }
-      return new ServiceUnavailableError(`${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`, {
-        cause: error,
-      });
+      return new ServiceUnavailableError(
+        `${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`,
+        {
+          cause: error,
+        },
+      );
     }
-    return new ServiceUnavailableError(`${this.service} request ${what} failed: ${String(error)}`, { cause: error });
+    return new ServiceUnavailableError(`${this.service} request ${what} failed: ${String(error)}`, {
+      cause: error,
+    });
   }
 
   private statusError(response: HttpResponse, request: HttpRequest, url: URL): ConnectorError {

@@ -1,5 +1,9 @@
 import type { Schema } from 'convict';
-import { commonConnectorSchema, connectorEnv, type CommonConnectorConfig } from '../../config/connector-schema.js';
+import {
+  commonConnectorSchema,
+  connectorEnv,
+  type CommonConnectorConfig,
+} from '../../config/connector-schema.js';
 import { formats } from '../../config/formats.js';
 import { abortableSleep } from '../abortable-sleep.js';
 import { ServiceFailedError } from '../errors.js';
@@ -60,7 +64,9 @@ export class SimulationConnector implements Connector {
       if (stepMs > 0) await abortableSleep(stepMs, ctx.signal);
       else ctx.signal.throwIfAborted();
       if (job.failAtStep === step) {
-        throw new ServiceFailedError(`simulated failure at step ${step} of ${job.steps}`, { retryable: true });
+        throw new ServiceFailedError(`simulated failure at step ${step} of ${job.steps}`, {
+          retryable: true,
+        });
       }
       ctx.progress({
         progress: (step / job.steps) * 100,

@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import { describe, expect, test } from '@jest/globals';
+import { ConfigError, loadConfig, redactedConfig, secretValues } from '../../src/config/index.js';
+import { renderConfigReference } from '../../src/config/reference.js';
+
+const base = { NODE_ENV: 'test' };
+
+describe('configuration', () => {
+  test('defaults: simulation only, local Redis, prefix bull', () => {
+    const config = loadConfig({});
+    expect(config.enabledConnectors).toEqual(['simulation']);
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.queuePrefix).toBe('bull');
+    expect(config.connectors.simulation).toMatchObject({
+      concurrency: 1,
+      jobType: 'simulation',
+      steps: 5,
+      processingTime: 10,
+    });
+    expect(Object.isFrozen(config.connectors)).toBe(true);
+  });
+
+  test('per-environment files: test and production differ where they should', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).progressMinIntervalMs).toBe(100);
+    expect(loadConfig({ NODE_ENV: 'production' }).log.format).toBe('json');
+    expect(loadConfig({ NODE_ENV: 'production', LOG_FORMAT: 'pretty' }).log.format).toBe('pretty');
+  });
+
+  test('WORKER_<NAME>_<KEY> wins over <NAME>_<KEY>, which is the fallback', () => {
+    expect(
+      (loadConfig({ ...base, SIMULATION_CONCURRENCY: '3' }).connectors.simulation as { concurrency: number })
+        .concurrency,
+    ).toBe(3);
+    expect(
+      (
+        loadConfig({ ...base, SIMULATION_CONCURRENCY: '3', WORKER_SIMULATION_CONCURRENCY: '7' }).connectors
+          .simulation as { concurrency: number }
+      ).concurrency,
+    ).toBe(7);
+    expect(loadConfig({ ...base, WORKER_CONNECTORS: 'simulation' }).enabledConnectors).toEqual([
+      'simulation',
+    ]);
+    expect(
+      (
+        loadConfig({ ...base, WORKER_SIMULATION_JOB_TYPE: 'sim-gpu' }).connectors.simulation as {
+          jobType: string;
+        }
+      ).jobType,
+    ).toBe('sim-gpu');
+  });
+
+  test.each([
+    [
+      { WORKER_SIMULATION_CONCURRENCY: 'abc' },
+      'WORKER_SIMULATION_CONCURRENCY="abc" (connectors.simulation.concurrency): must be a whole number of 1 or more',
+    ],
+    [{ WORKER_SIMULATION_CONCURRENCY: '0' }, 'WORKER_SIMULATION_CONCURRENCY="0"'],
+    [{ CONNECTORS: 'simulation,nope' }, 'unknown connector "nope" (known: '],
+    [{ CONNECTORS: '' }, 'CONNECTORS="" (enabledConnectors): must name at least one connector'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL (redis.url): must'],
+    [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT="xml" (log.format)'],
+    [{ WORKER_HTTP_PORT: '70000' }, 'WORKER_HTTP_PORT="70000" (http.port): must be a TCP port'],
+    [
+      { SHUTDOWN_TIMEOUT: '-1' },
+      'SHUTDOWN_TIMEOUT="-1" (shutdownTimeout): must be a number of seconds greater than 0',
+    ],
+  ])('bad value %j is refused naming the variable', (env, message) => {
+    expect(() => loadConfig({ ...base, ...env })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, ...env })).toThrow(message);
+  });
+
+  test('a Redis password never shows in errors, redacted config or logs', () => {
+    const config = loadConfig({ ...base, REDIS_URL: 'redis://:hunter22@127.0.0.1:6379' });
+    expect(secretValues(config)).toContain('hunter22');
+    expect(JSON.stringify(redactedConfig(config))).not.toContain('hunter22');
+    try {
+      loadConfig({ ...base, REDIS_URL: 'redis//:hunter22@x' });
+    } catch (error) {
+      expect(String(error)).not.toContain('hunter22');
+    }
+  });
+
+  test('docs/configuration.md matches the schema (run `npm run docs:config` after changing it)', () => {
+    expect(fs.readFileSync('docs/configuration.md', 'utf8')).toBe(renderConfigReference());
+  });
+});
