@@ -1,3 +1,4 @@
+import { comfyuiConnector } from './comfyui/index.js';
 import type { RegisteredConnector } from './registry-types.js';
 import { a1111Connector } from './a1111/index.js';
 import { restAsyncConnector } from './rest/async.js';
@@ -10,6 +11,7 @@ import { simulationConnector } from './simulation/index.js';
  */
 export const connectorRegistry: Readonly<Record<string, RegisteredConnector>> = {
   simulation: simulationConnector,
+  comfyui: comfyuiConnector,
   rest: restConnector,
   rest_async: restAsyncConnector,
   a1111: a1111Connector,

@@ -1,0 +1,60 @@
+import { createLogger } from '../../src/logging/logger.js';
+import { ComfyUIConnector, type ComfyUIConfig } from '../../src/connectors/comfyui/index.js';
+import type { ComfyOutput } from '../../src/connectors/comfyui/outputs.js';
+import type { JobCheckpoint, JobContext, ProgressUpdate } from '../../src/connectors/types.js';
+import { testConfig } from '../helpers/runtime.js';
+
+/** A ComfyUI connector built from env-style settings, the way the worker builds it. */
+export function comfyConnector(port: number, env: Record<string, string> = {}): ComfyUIConnector {
+  const config = testConfig({
+    CONNECTORS: 'comfyui',
+    WORKER_COMFYUI_HOST: '127.0.0.1',
+    WORKER_COMFYUI_PORT: String(port),
+    ...env,
+  });
+  const logger = createLogger({ level: 'error', format: 'json' });
+  return new ComfyUIConnector(config.connectors.comfyui as ComfyUIConfig, { logger });
+}
+
+/** What one direct run of the connector produced. */
+export interface DirectRun {
+  output: ComfyOutput;
+  progress: ProgressUpdate[];
+  logs: string[];
+  checkpoint: Record<string, unknown>;
+}
+
+/**
+ * Runs one job straight through `connector.process` with an in-memory checkpoint (for
+ * tests that compare outputs; the worker paths are tested end to end through Redis).
+ */
+export async function runComfyJob(
+  connector: ComfyUIConnector,
+  data: unknown,
+  options: { signal?: AbortSignal; checkpoint?: Record<string, unknown> } = {},
+): Promise<DirectRun> {
+  const progress: ProgressUpdate[] = [];
+  const logs: string[] = [];
+  const values: Record<string, unknown> = { ...(options.checkpoint ?? {}) };
+  const checkpoint: JobCheckpoint = {
+    get: <T>(key: string) => values[key] as T | undefined,
+    set: async (key, value) => {
+      values[key] = value;
+    },
+  };
+  const ctx: JobContext = {
+    id: 'direct',
+    queue: 'comfyui',
+    data,
+    attempt: 1,
+    signal: options.signal ?? new AbortController().signal,
+    progress: update => progress.push(update),
+    log: async line => {
+      logs.push(line);
+    },
+    logger: createLogger({ level: 'error', format: 'json' }),
+    checkpoint,
+  };
+  const output = (await connector.process(ctx)) as ComfyOutput;
+  return { output, progress, logs, checkpoint: values };
+}

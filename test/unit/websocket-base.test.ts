@@ -1,0 +1,145 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createLogger } from '../../src/logging/logger.js';
+import type { Capabilities, HealthResult, JobCheckpoint, JobContext } from '../../src/connectors/types.js';
+import { WebSocketConnector } from '../../src/connectors/websocket/base.js';
+import type { WebSocketServiceConfig } from '../../src/connectors/websocket/config.js';
+import type { MessageStream, StreamEvent } from '../../src/connectors/websocket/stream.js';
+
+/**
+ * The base's socket life cycle against a real ws server: one socket shared by jobs,
+ * reconnect after a drop while a job listens (the job sees disconnected/reconnected),
+ * and abort of a waiting job.
+ */
+
+/** A minimal connector on the base: each job waits for a JSON frame of type `done` and returns every event it saw. */
+class EchoConnector extends WebSocketConnector {
+  readonly name = 'echo';
+  readonly version = '0';
+  protected webSocketPath(): string {
+    return '/socket?clientId=echo';
+  }
+  protected processServiceJob(ctx: JobContext, stream: MessageStream): Promise<unknown> {
+    return this.monitorServiceProgress(ctx, stream, 'x');
+  }
+  protected async monitorServiceProgress(
+    _ctx: JobContext,
+    stream: MessageStream,
+    _id: string,
+  ): Promise<StreamEvent[]> {
+    const seen: StreamEvent[] = [];
+    for (;;) {
+      const event = await stream.next(10_000);
+      if (event === undefined) continue;
+      seen.push(event);
+      if (event.kind === 'json' && event.type === 'done') return seen;
+    }
+  }
+  async getCapabilities(): Promise<Capabilities> {
+    return {};
+  }
+  async checkHealth(): Promise<HealthResult> {
+    return { healthy: true, detail: 'ok' };
+  }
+}
+
+function context(signal: AbortSignal): JobContext {
+  const checkpoint: JobCheckpoint = { get: () => undefined, set: async () => undefined };
+  return {
+    id: '1',
+    queue: 'echo',
+    data: {},
+    attempt: 1,
+    signal,
+    progress: () => undefined,
+    log: async () => undefined,
+    logger: createLogger({ level: 'error', format: 'json' }),
+    checkpoint,
+  };
+}
+
+describe('WebSocketConnector base', () => {
+  let server: WebSocketServer;
+  let port: number;
+  const sockets: WebSocket[] = [];
+  beforeAll(async () => {
+    server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>(resolve => server.once('listening', () => resolve()));
+    port = (server.address() as AddressInfo).port;
+    server.on('connection', ws => sockets.push(ws));
+  });
+  afterAll(async () => {
+    for (const ws of server.clients) ws.terminate();
+    await new Promise<void>(resolve => server.close(() => resolve()));
+  });
+
+  const config = (): WebSocketServiceConfig => ({
+    concurrency: 1,
+    timeout: 60,
+    jobType: 'echo',
+    apiKey: '',
+    username: '',
+    password: '',
+    host: '127.0.0.1',
+    port,
+    useSsl: false,
+    connectTimeout: 2,
+    pingInterval: 10,
+    requestTimeout: 5,
+  });
+
+  async function waitFor(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error('condition not met');
+      await new Promise(resolve => setTimeout(resolve, 10));
+    }
+  }
+
+  test('jobs share one socket; a drop while a job listens is reported and repaired', async () => {
+    const connector = new EchoConnector(
+      config(),
+      { logger: createLogger({ level: 'error', format: 'json' }) },
+      'Echo',
+    );
+    try {
+      const before = sockets.length;
+      const first = connector.process(context(new AbortController().signal));
+      const second = connector.process(context(new AbortController().signal));
+      await waitFor(() => sockets.length === before + 1);
+      sockets.at(-1)?.terminate();
+      await waitFor(() => sockets.length === before + 2);
+      const fresh = sockets.at(-1);
+      await waitFor(() => fresh?.readyState === 1);
+      fresh?.send(JSON.stringify({ type: 'done', data: {} }));
+      const results = (await Promise.all([first, second])) as StreamEvent[][];
+      expect(results).toHaveLength(2);
+      for (const seen of results) {
+        expect(seen.map(event => event.kind)).toEqual(['disconnected', 'reconnected', 'json']);
+      }
+      expect(connector.webSocketUrl()).toBe(`ws://127.0.0.1:${port}/socket?clientId=echo`);
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('an aborted job stops waiting at once with the abort reason; close() is safe twice', async () => {
+    const connector = new EchoConnector(
+      config(),
+      { logger: createLogger({ level: 'error', format: 'json' }) },
+      'Echo',
+    );
+    const controller = new AbortController();
+    const running = connector.process(context(controller.signal));
+    const before = sockets.length;
+    await waitFor(() => sockets.length >= before && server.clients.size > 0);
+    controller.abort(new Error('cancelled: test'));
+    await expect(running).rejects.toThrow('cancelled: test');
+    await connector.close();
+    await connector.close();
+    await expect(connector.process(context(new AbortController().signal))).rejects.toThrow(
+      'echo connector is closed',
+    );
+  });
+});
