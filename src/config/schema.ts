@@ -82,8 +82,9 @@ function defaultWorkerId(): string {
 export function buildSchema(): Schema<AppConfig> {
   registerConnectorListFormat();
   const connectors: Record<string, Schema<unknown>> = {};
-  for (const [name, definition] of Object.entries(connectorRegistry))
-    {connectors[name] = definition.configSchema;}
+  for (const [name, definition] of Object.entries(connectorRegistry)) {
+    connectors[name] = definition.configSchema;
+  }
   return {
     env: {
       doc: 'Which file of config/ to load on top of the defaults.',

@@ -43,3 +43,13 @@ export class JobAbortError extends Error {
 export function abortKind(signal: AbortSignal): JobAbortKind | undefined {
   return signal.aborted && signal.reason instanceof JobAbortError ? signal.reason.kind : undefined;
 }
+
+/**
+ * Whether an aborted job's service-side work should be stopped: yes on cancel and timeout
+ * (and on aborts that are not the runtime's); no on shutdown and lock loss, where the job
+ * goes back to the queue and its next attempt can re-attach to the work.
+ */
+export function abortStopsServiceWork(signal: AbortSignal): boolean {
+  const kind = abortKind(signal);
+  return kind !== 'shutdown' && kind !== 'lock-lost';
+}

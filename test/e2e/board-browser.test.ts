@@ -10,7 +10,10 @@ import { startRuntime, waitForFinished, waitUntil, type RuntimeHarness } from '.
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Never downloaded. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** The README's picture is refreshed with UPDATE_SCREENSHOT=1; other runs keep the tree clean. */
-const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1' ? 'docs/images/bull-board.png' : path.join(os.tmpdir(), 'emp-bull-board.png');
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOT === '1'
+    ? 'docs/images/bull-board.png'
+    : path.join(os.tmpdir(), 'emp-bull-board.png');
 
 /** A job's card on the queue page: the nearest card around the link to the job. */
 function jobCard(page: Page, queue: string, jobId: string): Locator {

@@ -11,8 +11,9 @@ describe('HttpClient against a real server', () => {
       const body = await readBody(req);
       const path = req.url ?? '';
       seen.push({ path, auth: req.headers.authorization, body });
-      if (path.startsWith('/ok'))
-        {return res.end(JSON.stringify({ ok: true, echo: body ? (JSON.parse(body) as unknown) : null }));}
+      if (path.startsWith('/ok')) {
+        return res.end(JSON.stringify({ ok: true, echo: body ? (JSON.parse(body) as unknown) : null }));
+      }
       if (path === '/limited') {
         res.writeHead(429, { 'retry-after': '7' });
         return res.end('{"detail":"slow down"}');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { abortStopsServiceWork } from '../abortable-sleep.js';
 import { ServiceRejectedError, ServiceUnavailableError } from '../errors.js';
 import { HttpClient } from '../http/client.js';
 import type { Capabilities, ConnectorDeps, HealthResult, JobContext } from '../types.js';
@@ -87,7 +88,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       promptId = await this.submit(ctx, job, promptId);
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
-      if (ctx.signal.aborted && promptId !== undefined && stopsServiceWork(ctx.signal)) {
+      if (ctx.signal.aborted && promptId !== undefined && abortStopsServiceWork(ctx.signal)) {
         await this.stopPrompt(ctx, promptId);
       }
       throw error;
@@ -369,16 +370,6 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
   private systemStats(signal: AbortSignal): Promise<unknown> {
     return this.http.json<unknown>({ path: `${this.config.apiPrefix}/system_stats`, signal });
   }
-}
-
-/**
- * Cancel and timeout stop the work on ComfyUI; a shutdown or a lost lock does not,
- * because the job goes back to the queue and the next attempt re-attaches to the prompt.
- */
-function stopsServiceWork(signal: AbortSignal): boolean {
-  const reason: unknown = signal.reason;
-  const text = reason instanceof Error ? reason.message : String(reason);
-  return !/^(worker shutting down|job lock lost)$/.test(text);
 }
 
 function reportWaiting(ctx: JobContext, promptId: string, state: PromptState): void {

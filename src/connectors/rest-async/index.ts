@@ -1,5 +1,5 @@
 import type { Method } from 'got';
-import { abortKind, abortableSleep } from '../abortable-sleep.js';
+import { abortStopsServiceWork, abortableSleep } from '../abortable-sleep.js';
 import { ProtocolError, RateLimitedError, ServiceFailedError } from '../errors.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
 import {
@@ -295,9 +295,8 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
 
   /** On cancel/timeout the service is told to stop; on shutdown the work is left for the next attempt to re-attach. */
   private async onAbort(jobId: string, ctx: JobContext): Promise<void> {
-    const kind = abortKind(ctx.signal);
     const service = this.options.service;
-    if (kind === 'shutdown' || kind === 'lock-lost') {
+    if (!abortStopsServiceWork(ctx.signal)) {
       ctx.logger.info(`left ${service} job ${jobId} running; the next attempt re-attaches to it`);
       return;
     }
