@@ -72,7 +72,8 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const formatProgress = createProgressFormatter(options.secrets);
   const shown = new Map<string, ShownQueue>();
   const makeAdapter = (name: string): ShownQueue => {
-    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix });
+    // A viewer must not write: skipMetasUpdate keeps the board from recreating a deleted queue's meta.
+    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix, skipMetasUpdate: true });
     queue.on('error', error => logger.warn('queue error', { queue: name, error: error.message }));
     const adapter = new BullMQAdapter(queue, { readOnlyMode: board.readOnly, allowRetries: !board.readOnly });
     adapter.setFormatter('data', formatData);

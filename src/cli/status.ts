@@ -46,7 +46,7 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     }
     const queues: StatusReport['queues'] = {};
     for (const name of [...queueNames].sort()) {
-      const queue = new Queue(name, { connection, prefix: config.queuePrefix });
+      const queue = new Queue(name, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
       try {
         queues[name] = await queue.getJobCounts(
           'waiting',

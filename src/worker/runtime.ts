@@ -23,6 +23,8 @@ interface ConnectorRuntime {
   worker: Worker<unknown, JobResult>;
   gate: HealthGate;
   capabilities: Capabilities;
+  /** For reading counts; skipMetasUpdate because reading must not write the queue's meta. */
+  readOnlyQueue: Queue;
 }
 
 /** The heartbeat record `emp-worker status` reads (DESIGN §7). */
@@ -157,7 +159,12 @@ export class WorkerRuntime {
       this.metrics.serviceHealthy.set({ connector: name }, state.healthy ? 1 : 0);
       this.beat().catch(() => undefined);
     });
-    this.runtimes.set(name, { connector, config, worker, gate, capabilities: {} });
+    const readOnlyQueue = new Queue(config.jobType, {
+      connection: redis,
+      prefix: this.config.queuePrefix,
+      skipMetasUpdate: true,
+    });
+    this.runtimes.set(name, { connector, config, worker, gate, capabilities: {}, readOnlyQueue });
   }
 
   private async startConnector(runtime: ConnectorRuntime): Promise<void> {
@@ -221,19 +228,11 @@ export class WorkerRuntime {
   }
 
   private async waitingCounts(): Promise<Array<{ queue: string; waiting: number }>> {
-    const redis = this.requireRedis();
     return Promise.all(
-      [...this.runtimes.values()].map(async runtime => {
-        const queue = new Queue(runtime.config.jobType, {
-          connection: redis,
-          prefix: this.config.queuePrefix,
-        });
-        try {
-          return { queue: runtime.config.jobType, waiting: await queue.getWaitingCount() };
-        } finally {
-          await queue.close();
-        }
-      }),
+      [...this.runtimes.values()].map(async runtime => ({
+        queue: runtime.config.jobType,
+        waiting: await runtime.readOnlyQueue.getWaitingCount(),
+      })),
     );
   }
 
@@ -295,6 +294,7 @@ export class WorkerRuntime {
       }
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await Promise.all(runtimes.map(runtime => runtime.readOnlyQueue.close()));
     await Promise.all(
       runtimes.map(async runtime => {
         await runtime.connector.close?.();
