@@ -16,7 +16,8 @@ import {
   describeAuth,
   effectiveBaseUrl,
   httpServiceSchema,
-  optionalEndpointPath,
+  healthEndpointSchema,
+  type HealthEndpointConfig,
   publicUrl,
   type HttpServiceConfig,
 } from '../rest-sync/index.js';
@@ -33,9 +34,7 @@ import {
 export const VERSION = '1.0.0';
 
 /** `a1111` settings: `WORKER_A1111_*`. */
-export interface A1111Config extends CommonConnectorConfig, HttpServiceConfig {
-  /** Path the health check GETs. */
-  healthEndpoint: string;
+export interface A1111Config extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   /** Seconds between `/sdapi/v1/progress` polls while a generation call blocks. */
   progressInterval: number;
 }
@@ -44,12 +43,11 @@ const configSchema: Schema<A1111Config> = {
   // One generation at a time per A1111 instance: it runs them one by one behind a lock anyway.
   ...commonConnectorSchema('a1111', { concurrency: 1, timeoutSeconds: 600 }),
   ...httpServiceSchema('a1111', { baseUrl: 'http://localhost:7860' }),
-  healthEndpoint: {
-    doc: 'Cheap A1111 path the health check GETs (it takes no lock and works with --nowebui).',
-    format: optionalEndpointPath,
-    default: '/sdapi/v1/memory',
-    env: connectorEnv('a1111', 'HEALTH_ENDPOINT'),
-  },
+  ...healthEndpointSchema(
+    'a1111',
+    '/sdapi/v1/memory',
+    'Cheap A1111 path the health check GETs (it takes no lock and works with --nowebui).',
+  ),
   progressInterval: {
     doc: 'Seconds between /sdapi/v1/progress polls while a generation runs.',
     format: formats.positiveSeconds,

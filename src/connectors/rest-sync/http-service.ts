@@ -13,6 +13,12 @@ export interface HttpServiceConfig extends ServiceAuthConfig {
   maxResponseBytes: number;
 }
 
+/** The health-check path setting of a connector configured entirely by variables. */
+export interface HealthEndpointConfig {
+  /** Path the health check GETs (any 2xx is healthy); empty probes the base URL. */
+  healthEndpoint: string;
+}
+
 /** Default cap on a response body: large enough for a batch of big base64 images. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
@@ -44,6 +50,22 @@ export function httpServiceSchema(
       env: connectorEnv(connector, 'MAX_RESPONSE_BYTES'),
     },
     ...serviceAuthSchema(connector),
+  };
+}
+
+/** `WORKER_<NAME>_HEALTH_ENDPOINT`, with the connector's default path. */
+export function healthEndpointSchema(
+  connector: string,
+  defaultPath: string,
+  doc = `Path the ${connector} health check GETs (any 2xx is healthy); empty GETs the base URL.`,
+): Schema<HealthEndpointConfig> {
+  return {
+    healthEndpoint: {
+      doc,
+      format: optionalEndpointPath,
+      default: defaultPath,
+      env: connectorEnv(connector, 'HEALTH_ENDPOINT'),
+    },
   };
 }
 

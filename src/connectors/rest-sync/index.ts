@@ -9,6 +9,8 @@ import { effectiveBaseUrl, httpAuth, type HttpServiceConfig } from './http-servi
 
 export {
   httpServiceSchema,
+  healthEndpointSchema,
+  type HealthEndpointConfig,
   effectiveBaseUrl,
   endpointPath,
   optionalEndpointPath,

@@ -13,9 +13,11 @@ import {
   describeAuth,
   effectiveBaseUrl,
   endpointPath,
+  healthEndpointSchema,
   httpServiceSchema,
   optionalEndpointPath,
   publicUrl,
+  type HealthEndpointConfig,
   type HttpServiceConfig,
 } from '../rest-sync/index.js';
 import type { Capabilities, JobContext } from '../types.js';
@@ -25,7 +27,7 @@ import { requireObject, type JsonObject } from '../validate.js';
 export const VERSION = '1.0.0';
 
 /** `rest_async` settings: `WORKER_REST_ASYNC_*` (DESIGN §4). */
-export interface RestAsyncConfig extends CommonConnectorConfig, HttpServiceConfig {
+export interface RestAsyncConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   submitEndpoint: string;
   /** Template with `{job_id}`. */
   statusEndpoint: string;
@@ -38,12 +40,12 @@ export interface RestAsyncConfig extends CommonConnectorConfig, HttpServiceConfi
   pollInterval: number;
   /** Seconds one submit/status/result call may take. */
   requestTimeout: number;
-  healthEndpoint: string;
 }
 
 const configSchema: Schema<RestAsyncConfig> = {
   ...commonConnectorSchema('rest_async', { concurrency: 10, timeoutSeconds: 300 }),
   ...httpServiceSchema('rest_async', { baseUrl: 'http://localhost:8000' }),
+  ...healthEndpointSchema('rest_async', '/health'),
   submitEndpoint: {
     doc: 'Path a rest_async job is POSTed to; the answer carries the service job id ("job_id" or "id").',
     format: endpointPath,
@@ -85,12 +87,6 @@ const configSchema: Schema<RestAsyncConfig> = {
     format: formats.positiveSeconds,
     default: 30,
     env: connectorEnv('rest_async', 'REQUEST_TIMEOUT'),
-  },
-  healthEndpoint: {
-    doc: 'Path the rest_async health check GETs (any 2xx is healthy); empty GETs the base URL.',
-    format: optionalEndpointPath,
-    default: '/health',
-    env: connectorEnv('rest_async', 'HEALTH_ENDPOINT'),
   },
 };
 

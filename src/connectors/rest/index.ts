@@ -12,7 +12,8 @@ import {
   effectiveBaseUrl,
   endpointPath,
   httpServiceSchema,
-  optionalEndpointPath,
+  healthEndpointSchema,
+  type HealthEndpointConfig,
   publicUrl,
   type HttpServiceConfig,
 } from '../rest-sync/index.js';
@@ -23,27 +24,20 @@ import { requireObject, type JsonObject } from '../validate.js';
 export const VERSION = '1.0.0';
 
 /** `rest` settings: `WORKER_REST_*` (DESIGN §4). */
-export interface RestConfig extends CommonConnectorConfig, HttpServiceConfig {
+export interface RestConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   /** Path every job is POSTed to. */
   endpoint: string;
-  /** Path probed by the health check; empty probes the base URL. */
-  healthEndpoint: string;
 }
 
 const configSchema: Schema<RestConfig> = {
   ...commonConnectorSchema('rest', { concurrency: 10, timeoutSeconds: 60 }),
   ...httpServiceSchema('rest', { baseUrl: 'http://localhost:8000' }),
+  ...healthEndpointSchema('rest', '/health'),
   endpoint: {
     doc: 'Path below WORKER_REST_BASE_URL that every rest job is POSTed to.',
     format: endpointPath,
     default: '/api/process',
     env: connectorEnv('rest', 'ENDPOINT'),
-  },
-  healthEndpoint: {
-    doc: 'Path the rest health check GETs (any 2xx is healthy); empty GETs the base URL.',
-    format: optionalEndpointPath,
-    default: '/health',
-    env: connectorEnv('rest', 'HEALTH_ENDPOINT'),
   },
 };
 
