@@ -210,14 +210,15 @@ describe('Redis lost while running', () => {
     const prefix = uniquePrefix('lost');
     const proc = await worker(prefix, { REDIS_URL: url });
     const queue = new Queue('simulation', { connection: { url }, prefix });
-    cleanups.push(() => queue.close());
     const before = await queue.add('simulation', { steps: 1, duration_ms: 0, result: 'before' });
     expect((await waitForFinished(queue, before.id!)).returnvalue).toMatchObject({ output: 'before' });
 
     await redis.stop();
     await proc.waitForLine(/redis connection error/, 15_000);
     redis = await startThrowawayRedis(['--port', port]);
+    // Cleanups run last-in first-out: the producer closes before its Redis stops.
     cleanups.push(() => redis.stop());
+    cleanups.push(() => queue.close());
     const after = await queue.add('simulation', { steps: 1, duration_ms: 0, result: 'after' });
     expect((await waitForFinished(queue, after.id!, 60_000)).returnvalue).toMatchObject({ output: 'after' });
     expect(proc.child.exitCode).toBeNull();
