@@ -17,7 +17,28 @@ export const REDACTED_MARKER = '[redacted]';
 const SECRET_KEY_PART =
   /(passw(or)?d|secret|token|api[_-]?key|credential|authori[sz]ation|cookie|private[_-]?key)/i;
 
-const BASE64_BODY = /^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+={0,2}$/;
+/**
+ * True when `text` is standard or URL-safe base64 (not a mix), with at most two `=` at the
+ * end. A plain loop, not a regular expression: on multi-megabyte strings a backtracking
+ * regex overflows the stack.
+ */
+function isBase64(text: string): boolean {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */ && text.length - end < 2) end--;
+  if (end === 0) return false;
+  let standard = false;
+  let urlSafe = false;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const alphanumeric = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (alphanumeric) continue;
+    if (c === 43 /* + */ || c === 47 /* / */) standard = true;
+    else if (c === 45 /* - */ || c === 95 /* _ */) urlSafe = true;
+    else return false;
+    if (standard && urlSafe) return false;
+  }
+  return true;
+}
 const DATA_URL = /^data:([\w.+-]+\/[\w.+-]+)?(;[\w-]+=[^;,]*)*;base64,/i;
 
 /** "1.3 MB" style size of the bytes a base64 text of `length` characters decodes to. */
@@ -38,7 +59,7 @@ export function shortenBase64(text: string): string {
   const body = dataUrl ? text.slice(dataUrl[0].length) : text;
   // Base64 wrapped at 76 columns (MIME) still counts.
   const compact = body.length <= 4 * 1024 * 1024 ? body.replace(/\r?\n/g, '') : body;
-  if (!BASE64_BODY.test(compact)) return text;
+  if (!isBase64(compact)) return text;
   const kind = dataUrl?.[1] ? `${dataUrl[1]}, ` : '';
   return `${SHORTENED_MARKER}${kind}${decodedSize(compact.length)}: ${compact.slice(0, BASE64_KEEP)}…]`;
 }

@@ -91,6 +91,12 @@ export async function statusCommand(
       out.write(
         `    ${connector.name} ${connector.version}  queue=${connector.queue} concurrency=${connector.concurrency}  ${connector.healthy ? 'healthy' : `UNHEALTHY: ${connector.health_detail}`}\n`,
       );
+      const capabilities = JSON.stringify(connector.capabilities);
+      if (capabilities !== '{}') {
+        out.write(
+          `      capabilities ${capabilities.length > 200 ? `${capabilities.slice(0, 200)}…` : capabilities}\n`,
+        );
+      }
     }
     for (const job of worker.active_jobs) {
       out.write(`    running ${job.queue}/${job.id} since ${job.started_at}\n`);

@@ -185,6 +185,7 @@ describe('replicas, crashes and signals', () => {
     expect(output).toContain('Workers (1 live)');
     expect(output).toMatch(/w-status +host=/);
     expect(output).toMatch(/simulation 1\.0\.0 +queue=simulation concurrency=1 +healthy/);
+    expect(output).toContain('capabilities {"simulation_version":"1.0.0"');
     expect(output).toMatch(/simulation +waiting=0 active=0/);
   }, 60_000);
 

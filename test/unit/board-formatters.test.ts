@@ -76,6 +76,12 @@ describe('board formatters', () => {
     const wrapped = (png.slice(0, 4000).match(/.{1,76}/g) ?? []).join('\n');
     expect(shortenBase64(wrapped)).toMatch(/^\[base64 2\.9 kB: /);
     expect(shortenBase64('aGVsbG8=')).toBe('aGVsbG8=');
+    // Large inputs are scanned without a regular expression (a backtracking one overflowed the stack).
+    const huge = Buffer.alloc(24 * 1024 * 1024, 7).toString('base64');
+    expect(shortenBase64(huge)).toMatch(/^\[base64 24\.0 MB: /);
+    const mixed = `${'ab+/'.repeat(100)}${'cd-_'.repeat(100)}`;
+    expect(shortenBase64(mixed)).toBe(mixed);
+    expect(shortenBase64('='.repeat(300))).toBe('='.repeat(300));
     const prose = 'a long prompt, with spaces and punctuation. '.repeat(20);
     expect(shortenBase64(prose)).toBe(prose);
     expect(formatData({ images: [png, 'small'] })).toEqual({
