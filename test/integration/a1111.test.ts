@@ -193,7 +193,7 @@ describe('a1111 connector through a real worker runtime', () => {
     expect(fake.interrupts).toBe(interruptsBefore + 1);
   });
 
-  test('an interrupt by another client of A1111 fails the job instead of returning partial images', async () => {
+  test('an interrupt by another client of A1111 fails the attempt (retryable) instead of returning partial images', async () => {
     // Earlier jobs' calls run on inside A1111 until their interrupt lands: start from an idle fake,
     // so the generation /progress shows is this job's.
     await waitUntil(() => fake.inFlight === 0, 10_000, 'earlier generations to end');
@@ -202,7 +202,7 @@ describe('a1111 connector through a real worker runtime', () => {
     const job = await queue.add(
       'a1111',
       { payload: { prompt: 'someone stops me', steps: 1000 } },
-      { attempts: 3 },
+      { attempts: 1 },
     );
     await waitUntil(() => fake.busyProgressAnswers > busyBefore, 5_000, "this job's generation running");
     const interrupt = await fetch(`${fake.url}/sdapi/v1/interrupt`, {
@@ -216,6 +216,8 @@ describe('a1111 connector through a real worker runtime', () => {
       'ERR_SERVICE_FAILED: A1111 txt2img was interrupted by another client of A1111 before it finished; its images are partial',
     );
     expect(failed?.attemptsMade).toBe(1);
+    const { logs } = await queue.getJobLogs(job.id ?? '');
+    expect(logs.some(line => line.endsWith('no attempts left (1)'))).toBe(true);
   });
 
   test('with concurrency 1 (the default) only one generation call is ever open at once', async () => {

@@ -182,8 +182,11 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
     if (job.seen.interrupted) {
       // A1111 answers 200 with the partial images when interrupted; someone else did it
       // (our own cancel/timeout aborts the call first), so this is not the asked-for result.
+      // Retryable: A1111's progress state is global, so the interrupt may even have been
+      // meant for another client's generation; a new attempt gets the whole result.
       throw new ServiceFailedError(
         `A1111 ${job.endpoint} was interrupted by another client of A1111 before it finished; its images are partial`,
+        { retryable: true },
       );
     }
     const body: unknown = response.json();
