@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
-import { samplerWorkflow, startWorker, workerEnv, type WorkerProcess } from './comfyui-process.js';
+import { samplerWorkflow, startWorker, workerEnv, type WorkerProcess } from '../helpers/comfyui-process.js';
 
 /**
  * A worker killed (SIGKILL) mid-prompt: BullMQ's stalled check hands the job to another

@@ -4,7 +4,13 @@ import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { PNG_SIGNATURE } from '../fakes/comfyui/png.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
-import { samplerWorkflow, spawnCli, startWorker, workerEnv, type WorkerProcess } from './comfyui-process.js';
+import {
+  samplerWorkflow,
+  spawnCli,
+  startWorker,
+  workerEnv,
+  type WorkerProcess,
+} from '../helpers/comfyui-process.js';
 
 /**
  * End to end: a real `emp-worker start` process with CONNECTORS=comfyui, a producer on

@@ -4,6 +4,7 @@ import { Queue } from 'bullmq';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { waitUntil } from '../helpers/runtime.js';
 import { startHttpServer } from '../helpers/http-server.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 
@@ -11,32 +12,9 @@ const API_KEY = 'sk-e2e-rest-key-41b7d2';
 const A1111_PASSWORD = 'e2e-a1111-pass-93kq';
 const BASIC_TOKEN = Buffer.from(`emp:${A1111_PASSWORD}`).toString('base64');
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `node bin/emp-worker.js <args>` to its end. */
-function cli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/emp-worker.js', ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`emp-worker ${args.join(' ')} did not finish: ${stdout} ${stderr}`));
-    }, timeoutMs);
-    child.on('exit', code => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliRun> {
+  return runCli(args, { ...process.env, ...env }, timeoutMs);
 }
 
 describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes', () => {

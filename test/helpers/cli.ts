@@ -24,17 +24,26 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): Spawned {
   return spawnCollecting(process.execPath, [CLI, ...args], env);
 }
 
-/** Runs `emp-worker <args>` to the end; resolves with its exit code and output. */
-export async function runCli(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  timeoutMs = 60_000,
-): Promise<{ code: number | null; output: string }> {
+/** What a finished `emp-worker` run printed. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  output: string;
+}
+
+/** Runs `emp-worker <args>` to the end (killed after `timeoutMs`). */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliRun> {
   const proc = spawnCli(args, env);
+  let stdout = '';
+  let stderr = '';
+  proc.child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  proc.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);
-  return { code, output: proc.output() };
+  return { code, stdout, stderr, output: proc.output() };
 }
 
 /** Starts a worker and waits for its `ready` line. */

@@ -3,7 +3,7 @@ import { A1111Connector, a1111Connector, type A1111Config } from '../../src/conn
 import { createLogger } from '../../src/logging/logger.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startHttpServer, type TestServer } from '../helpers/http-server.js';
-import { runCli } from './rest-cli.js';
+import { runCli } from '../helpers/rest-cli.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 
 const PASSWORD = 'a1111-api-auth-secret';

@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { PNG_SIGNATURE, TINY_GIF } from '../fakes/comfyui/png.js';
 import { startRuntime, waitForFinished, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
-import { comfyConnector, runComfyJob } from './comfyui-harness.js';
+import { comfyConnector, runComfyJob } from '../helpers/comfyui.js';
 
 /** The connector through a real in-process worker runtime (Redis, BullMQ) against fakes with different setups. */
 

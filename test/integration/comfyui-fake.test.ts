@@ -3,7 +3,7 @@ import { Client } from '@stable-canvas/comfyui-client';
 import WebSocket from 'ws';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { PNG_SIGNATURE } from '../fakes/comfyui/png.js';
-import { runComfyJob, comfyConnector } from './comfyui-harness.js';
+import { runComfyJob, comfyConnector } from '../helpers/comfyui.js';
 
 /**
  * The fake must speak ComfyUI's protocol (reference §1, §3, §5), checked here with raw

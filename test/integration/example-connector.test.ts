@@ -9,7 +9,7 @@ import type { Connector } from '../../src/connectors/types.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
 import { waitUntil } from '../helpers/runtime.js';
-import { testContext } from './rest-helpers.js';
+import { testContext } from '../helpers/job-context.js';
 
 const KEY = 'lingo-key-123456';
 

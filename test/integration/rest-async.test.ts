@@ -8,8 +8,8 @@ import {
 } from '../../src/connectors/rest/async.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
-import { runCli } from './rest-cli.js';
-import { testContext } from './rest-helpers.js';
+import { runCli } from '../helpers/rest-cli.js';
+import { testContext } from '../helpers/job-context.js';
 
 const API_KEY = 'sk-async-secret-55e1';
 

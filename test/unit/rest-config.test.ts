@@ -7,7 +7,7 @@ import { parseA1111Job } from '../../src/connectors/a1111/index.js';
 import { fillJobId, normaliseState } from '../../src/connectors/rest-async/index.js';
 import { effectiveBaseUrl, httpAuth, isSafeRelativePath } from '../../src/connectors/rest-sync/index.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { testContext } from '../integration/rest-helpers.js';
+import { testContext } from '../helpers/job-context.js';
 
 const base = { NODE_ENV: 'test', LOG_LEVEL: 'silent' };
 

@@ -11,7 +11,13 @@ export interface RecordingContext extends JobContext {
 /** Builds a context with an optional checkpoint from an "earlier attempt" and an abort signal. */
 export function testContext(
   data: unknown,
-  options: { id?: string; checkpoint?: Record<string, unknown>; signal?: AbortSignal; attempt?: number } = {},
+  options: {
+    id?: string;
+    queue?: string;
+    checkpoint?: Record<string, unknown>;
+    signal?: AbortSignal;
+    attempt?: number;
+  } = {},
 ): RecordingContext {
   const saved: Record<string, unknown> = { ...options.checkpoint };
   const progressSeen: ProgressUpdate[] = [];
@@ -24,7 +30,7 @@ export function testContext(
   };
   return {
     id: options.id ?? 'job-1',
-    queue: 'test',
+    queue: options.queue ?? 'test',
     data,
     attempt: options.attempt ?? 1,
     signal: options.signal ?? new AbortController().signal,

@@ -1,8 +1,9 @@
 import { createLogger } from '../../src/logging/logger.js';
 import { ComfyUIConnector, type ComfyUIConfig } from '../../src/connectors/comfyui/index.js';
 import type { ComfyOutput } from '../../src/connectors/comfyui/outputs.js';
-import type { JobCheckpoint, JobContext, ProgressUpdate } from '../../src/connectors/types.js';
-import { testConfig } from '../helpers/runtime.js';
+import type { ProgressUpdate } from '../../src/connectors/types.js';
+import { testContext } from './job-context.js';
+import { testConfig } from './runtime.js';
 
 /** A ComfyUI connector built from env-style settings, the way the worker builds it. */
 export function comfyConnector(port: number, env: Record<string, string> = {}): ComfyUIConnector {
@@ -33,28 +34,7 @@ export async function runComfyJob(
   data: unknown,
   options: { signal?: AbortSignal; checkpoint?: Record<string, unknown> } = {},
 ): Promise<DirectRun> {
-  const progress: ProgressUpdate[] = [];
-  const logs: string[] = [];
-  const values: Record<string, unknown> = { ...(options.checkpoint ?? {}) };
-  const checkpoint: JobCheckpoint = {
-    get: <T>(key: string) => values[key] as T | undefined,
-    set: async (key, value) => {
-      values[key] = value;
-    },
-  };
-  const ctx: JobContext = {
-    id: 'direct',
-    queue: 'comfyui',
-    data,
-    attempt: 1,
-    signal: options.signal ?? new AbortController().signal,
-    progress: update => progress.push(update),
-    log: async line => {
-      logs.push(line);
-    },
-    logger: createLogger({ level: 'error', format: 'json' }),
-    checkpoint,
-  };
+  const ctx = testContext(data, { id: 'direct', queue: 'comfyui', ...options });
   const output = (await connector.process(ctx)) as ComfyOutput;
-  return { output, progress, logs, checkpoint: values };
+  return { output, progress: ctx.progressSeen, logs: ctx.logLines, checkpoint: ctx.saved };
 }
