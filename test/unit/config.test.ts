@@ -80,6 +80,15 @@ describe('configuration', () => {
     }
   });
 
+  test('every variable in .env.example is a real setting', () => {
+    const names = [...fs.readFileSync('.env.example', 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map(
+      m => m[1],
+    );
+    const reference = renderConfigReference();
+    expect(names.length).toBeGreaterThan(20);
+    for (const name of names) expect(reference).toContain(`\`${name}\``);
+  });
+
   test('docs/configuration.md matches the schema (run `npm run docs:config` after changing it)', () => {
     expect(fs.readFileSync('docs/configuration.md', 'utf8')).toBe(renderConfigReference());
   });
