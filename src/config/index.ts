@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
-import { connectorRegistry } from '../connectors/registry.js';
 import { registerFormats } from './formats.js';
 import { buildSchema, defaultWorkerId, type AppConfig } from './schema.js';
 
@@ -77,11 +76,6 @@ export function secretValues(appConfig: AppConfig): string[] {
   };
   walk(buildSchema(), appConfig);
   return secrets;
-}
-
-/** A connector's validated config slice. */
-export function connectorConfig(appConfig: AppConfig, name: string): unknown {
-  return appConfig.connectors[name];
 }
 
 /** Env variable of every key, by dotted key path. */
@@ -174,4 +168,3 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export { connectorRegistry };

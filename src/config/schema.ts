@@ -74,7 +74,8 @@ function connectorList(value: unknown): void {
   if (new Set(value).size !== value.length) throw new Error('names a connector twice');
 }
 
-function defaultWorkerId(): string {
+/** `<host>-<pid>`: the worker id when WORKER_ID is unset. */
+export function defaultWorkerId(): string {
   return `${os.hostname()}-${process.pid}`;
 }
 
@@ -264,4 +265,3 @@ export function buildSchema(): Schema<AppConfig> {
   };
 }
 
-export { defaultWorkerId };

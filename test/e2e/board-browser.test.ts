@@ -143,7 +143,8 @@ describe('Bull Board in real headless Chromium', () => {
         5_000,
         'the Progress tab',
       );
-      const panel = card.getByRole('tabpanel');
+      // Named: while tabs switch, the panel being left is still in the DOM for its exit animation.
+      const panel = card.getByRole('tabpanel', { name: 'Progress' });
       await panel.getByText('"running"').first().waitFor({ timeout: 10_000 });
       expect(await panel.innerText()).toMatch(/total_steps:\s*20/);
       // The screenshot for the README: the ring part-way, the progress object beside it.
@@ -158,7 +159,9 @@ describe('Bull Board in real headless Chromium', () => {
       expect(await finished.getState()).toBe('completed');
       await waitUntil(async () => (await ringValue(card)) === 100, 20_000, 'the ring to reach 100 %');
       await card.getByRole('tab', { name: 'Data' }).click();
-      const data = await card.getByRole('tabpanel').innerText();
+      const dataPanel = card.getByRole('tabpanel', { name: 'Data' });
+      await dataPanel.getByText('"cat-0001.png"').first().waitFor({ timeout: 10_000 });
+      const data = await dataPanel.innerText();
       expect(data).toMatch(/returnValue:\s*\{/);
       expect(data).toMatch(/status:\s*"success"/);
       expect(data).toContain('"cat-0001.png"');
