@@ -17,6 +17,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deletePrefix } from '../test/helpers/redis.js';
 import { startFakeRest } from '../test/fakes/rest/server.js';
 import { startFakeA1111 } from '../test/fakes/a1111/server.js';
 
@@ -114,12 +115,7 @@ async function waitForCompleted(queue: Queue, total: number, timeoutMs: number):
 
 async function cleanup(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deletePrefix(redis, prefix);
   await redis.quit();
 }
 

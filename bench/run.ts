@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deletePrefix } from '../test/helpers/redis.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -72,15 +73,6 @@ function startRawWorker(prefix: string, concurrency: number): Child {
   );
 }
 
-async function cleanup(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 /** Starts the consumer, adds `jobs` jobs, and measures until all are completed. */
 async function throughput(
   kind: 'raw' | 'emp',
@@ -108,7 +100,7 @@ async function throughput(
   } finally {
     await stopChild(child);
     await queue.close();
-    await cleanup(redis, prefix);
+    await deletePrefix(redis, prefix);
   }
 }
 
@@ -141,7 +133,7 @@ async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }>
   } finally {
     child.process.kill('SIGKILL');
     await queue.close();
-    await cleanup(redis, prefix);
+    await deletePrefix(redis, prefix);
   }
 }
 

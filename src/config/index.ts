@@ -167,4 +167,3 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-

@@ -264,4 +264,3 @@ export function buildSchema(): Schema<AppConfig> {
     connectors: connectors,
   };
 }
-

@@ -8,21 +8,6 @@ export type AbortCause =
   | { kind: 'shutdown' }
   | { kind: 'lock-lost' };
 
-/** Reason strings passed to BullMQ's `cancelJob`, read back by {@link abortCauseFromReason}. */
-export const abortReasons = {
-  cancel: (reason: string): string => `emp:cancel:${reason}`,
-  shutdown: 'emp:shutdown',
-  lockLost: 'emp:lock-lost',
-} as const;
-
-/** Reads back why BullMQ aborted a job's signal. */
-export function abortCauseFromReason(reason: unknown): AbortCause {
-  const text = reason instanceof Error ? reason.message : String(reason);
-  if (text.startsWith('emp:cancel:')) return { kind: 'cancel', reason: text.slice('emp:cancel:'.length) };
-  if (text === abortReasons.lockLost) return { kind: 'lock-lost' };
-  return { kind: 'shutdown' };
-}
-
 /**
  * The single place where any failure becomes a classified {@link ConnectorError}. An
  * abort wins over whatever the connector threw while stopping.

@@ -4,13 +4,7 @@ import type { Logger } from 'winston';
 import { JobAbortError } from '../connectors/abortable-sleep.js';
 import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
-import {
-  abortCauseFromReason,
-  classifyFailure,
-  failureReason,
-  toBullmqError,
-  type AbortCause,
-} from './failure.js';
+import { classifyFailure, failureReason, toBullmqError, type AbortCause } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
@@ -18,12 +12,19 @@ import { ProgressReporter } from './progress.js';
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
 
-/** A job this process is running, as shown in the heartbeat. */
+/** A job this process is running: shown in the heartbeat, stopped by cancel and shutdown. */
 export interface ActiveJob {
   queue: string;
   id: string;
   connector: string;
   startedAt: number;
+  /** Aborts the job's signal; the cause decides how the failure is classified. */
+  abort(cause: AbortCause): void;
+}
+
+/** The key of a job in {@link ProcessorDeps.activeJobs}. */
+export function activeJobKey(queue: string, jobId: string): string {
+  return `${queue}:${jobId}`;
 }
 
 /** What the processor of one connector needs. */
@@ -53,21 +54,27 @@ const MAX_RATE_LIMIT_DELAYS = 5;
  */
 export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResult> {
   const { connector, metrics } = deps;
-  return async (job: EmpJob, token?: string, bullSignal?: AbortSignal): Promise<JobResult> => {
+  // Label children bound once: the per-job path then skips prom-client's label hashing.
+  const meters = {
+    active: metrics.activeJobs.labels(connector.name),
+    completed: metrics.jobsCompleted.labels(connector.name),
+    durationCompleted: metrics.jobDuration.labels(connector.name, 'completed'),
+    durationFailed: metrics.jobDuration.labels(connector.name, 'failed'),
+  };
+  // Two parameters on purpose: BullMQ then skips its own per-job AbortController; the
+  // runtime aborts ours (cancel, shutdown, lock loss) through `activeJobs`.
+  return async (job: EmpJob, token?: string): Promise<JobResult> => {
     const jobId = job.id ?? '';
     if (!deps.isServiceHealthy() && token) {
       // Pausing cannot recall a fetch already in flight: hand such a job back unused.
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    const activeKey = `${deps.queue}:${jobId}`;
+    const activeKey = activeJobKey(deps.queue, jobId);
     // Most jobs never log: build the child logger only when something is written.
     let jobLogger: Logger | undefined;
     const logger = (): Logger => (jobLogger ??= deps.logger.child({ jobId, queue: deps.queue }));
     const startedAt = Date.now();
-    deps.activeJobs.set(activeKey, { queue: deps.queue, id: jobId, connector: connector.name, startedAt });
-    metrics.activeJobs.inc({ connector: connector.name });
-
     const controller = new AbortController();
     let abortCause: AbortCause | undefined;
     const abort = (cause: AbortCause): void => {
@@ -75,8 +82,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       abortCause = cause;
       controller.abort(new JobAbortError(cause.kind, describeAbort(cause)));
     };
-    const onBullAbort = (): void => abort(abortCauseFromReason(bullSignal?.reason));
-    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    deps.activeJobs.set(activeKey, {
+      queue: deps.queue,
+      id: jobId,
+      connector: connector.name,
+      startedAt,
+      abort,
+    });
+    meters.active.inc();
     const timeoutTimer = setTimeout(
       () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
       deps.timeoutSeconds * 1000,
@@ -90,7 +103,6 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     );
     let succeeded = false;
     try {
-      if (bullSignal?.aborted) onBullAbort();
       const restarted = job.attemptsStarted > 1;
       // A first start cannot have a checkpoint or a pending cancel, so it costs Redis nothing extra.
       const { checkpoint, cancelled } = restarted
@@ -123,7 +135,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       controller.signal.throwIfAborted();
       succeeded = true;
       await reporter.finish(true);
-      metrics.jobsCompleted.inc({ connector: connector.name });
+      meters.completed.inc();
       return { status: 'success', connector: connector.name, output };
     } catch (thrown) {
       await reporter.finish(false);
@@ -147,13 +159,9 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       throw toBullmqError(failure);
     } finally {
       clearTimeout(timeoutTimer);
-      bullSignal?.removeEventListener('abort', onBullAbort);
       deps.activeJobs.delete(activeKey);
-      metrics.activeJobs.dec({ connector: connector.name });
-      metrics.jobDuration.observe(
-        { connector: connector.name, outcome: succeeded ? 'completed' : 'failed' },
-        (Date.now() - startedAt) / 1000,
-      );
+      meters.active.dec();
+      (succeeded ? meters.durationCompleted : meters.durationFailed).observe((Date.now() - startedAt) / 1000);
     }
   };
 }

@@ -8,12 +8,11 @@ import type { CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/registry-types.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
-import { abortReasons } from './failure.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
-import { createProcessor, type ActiveJob } from './processor.js';
+import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from './redis.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
@@ -152,7 +151,7 @@ export class WorkerRuntime {
     worker.on('lockRenewalFailed', jobIds => {
       for (const jobId of jobIds) {
         logger.warn('lost the lock of a job; stopping it (another worker will take it)', { jobId });
-        worker.cancelJob(jobId, abortReasons.lockLost);
+        this.activeJobs.get(activeJobKey(config.jobType, jobId))?.abort({ kind: 'lock-lost' });
       }
     });
     const gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
@@ -199,14 +198,10 @@ export class WorkerRuntime {
       this.logger.warn('ignoring an unreadable cancel request');
       return;
     }
-    for (const runtime of this.runtimes.values()) {
-      if (runtime.config.jobType !== request.queue) continue;
-      if (
-        runtime.worker.cancelJob(String(request.jobId), abortReasons.cancel(String(request.reason ?? '')))
-      ) {
-        this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
-      }
-    }
+    const job = this.activeJobs.get(activeJobKey(String(request.queue), String(request.jobId)));
+    if (!job) return;
+    this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
+    job.abort({ kind: 'cancel', reason: String(request.reason ?? '') });
   }
 
   private readiness(): Readiness {
@@ -288,7 +283,7 @@ export class WorkerRuntime {
       this.logger.warn('shutdown timeout reached: handing running jobs back to the queue', {
         active: this.activeJobs.size,
       });
-      for (const runtime of runtimes) runtime.worker.cancelAllJobs(abortReasons.shutdown);
+      for (const job of this.activeJobs.values()) job.abort({ kind: 'shutdown' });
       if (!(await raceTimeout(closing, 10_000))) {
         await Promise.all(runtimes.map(runtime => runtime.worker.close(true)));
       }

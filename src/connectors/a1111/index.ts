@@ -19,6 +19,7 @@ import {
   healthEndpointSchema,
   type HealthEndpointConfig,
   publicUrl,
+  wholeJobCallTimeoutMs,
   type HttpServiceConfig,
 } from '../rest-sync/index.js';
 import type { Capabilities, JobContext } from '../types.js';
@@ -153,9 +154,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
     super({
       service: 'A1111',
       http: config,
-      // The generation call blocks for the whole job; the job's own timeout (its signal)
-      // fires first, this is only a backstop.
-      requestTimeoutMs: config.timeout * 1000 + 1000,
+      requestTimeoutMs: wholeJobCallTimeoutMs(config.timeout),
       healthEndpoint: config.healthEndpoint,
       logger,
     });

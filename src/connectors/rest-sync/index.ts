@@ -21,6 +21,14 @@ export {
   type HttpServiceConfig,
 } from './http-service.js';
 
+/**
+ * Per-request timeout of a sync call that is the whole job: a little longer than the job's
+ * own timeout, whose abort signal fires first; this is only a backstop.
+ */
+export function wholeJobCallTimeoutMs(jobTimeoutSeconds: number): number {
+  return jobTimeoutSeconds * 1000 + 1000;
+}
+
 /** What every REST base needs to reach its service. */
 export interface RestServiceOptions {
   /** Service name in messages and health lines, e.g. `REST service`, `A1111`. */

@@ -15,6 +15,7 @@ import {
   healthEndpointSchema,
   type HealthEndpointConfig,
   publicUrl,
+  wholeJobCallTimeoutMs,
   type HttpServiceConfig,
 } from '../rest-sync/index.js';
 import type { Capabilities, JobContext } from '../types.js';
@@ -56,9 +57,7 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
     super({
       service: 'REST service',
       http: config,
-      // A sync call is the whole job, so the call may take as long as the job may; the
-      // job's own timeout (its signal) fires first, this is only a backstop.
-      requestTimeoutMs: config.timeout * 1000 + 1000,
+      requestTimeoutMs: wholeJobCallTimeoutMs(config.timeout),
       healthEndpoint: config.healthEndpoint,
       logger,
     });
