@@ -56,7 +56,6 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   const { connector, metrics } = deps;
   // Label children bound once: the per-job path then skips prom-client's label hashing.
   const meters = {
-    active: metrics.activeJobs.labels(connector.name),
     completed: metrics.jobsCompleted.labels(connector.name),
     durationCompleted: metrics.jobDuration.labels(connector.name, 'completed'),
     durationFailed: metrics.jobDuration.labels(connector.name, 'failed'),
@@ -89,7 +88,6 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       startedAt,
       abort,
     });
-    meters.active.inc();
     const timeoutTimer = setTimeout(
       () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
       deps.timeoutSeconds * 1000,
@@ -160,7 +158,6 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     } finally {
       clearTimeout(timeoutTimer);
       deps.activeJobs.delete(activeKey);
-      meters.active.dec();
       (succeeded ? meters.durationCompleted : meters.durationFailed).observe((Date.now() - startedAt) / 1000);
     }
   };

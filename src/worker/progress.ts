@@ -33,18 +33,21 @@ export class ProgressReporter {
   /** Takes a report from the connector; cheap, synchronous, never throws. */
   report(update: ProgressUpdate): void {
     if (this.closed) return;
+    const next: JobProgress = { ...this.latest };
+    if (update.status !== undefined) next.status = update.status;
+    if (update.message !== undefined) next.message = update.message;
+    if (update.eta !== undefined) next.eta = update.eta;
+    if (update.step !== undefined) next.step = update.step;
+    if (update.total_steps !== undefined) next.total_steps = update.total_steps;
+    if (update.node !== undefined) next.node = update.node;
+    if (update.class_type !== undefined) next.class_type = update.class_type;
     const percent =
       typeof update.progress === 'number' && Number.isFinite(update.progress)
         ? Math.min(100, Math.max(0, Math.floor(update.progress)))
         : this.latest.progress;
-    this.latest = {
-      ...this.latest,
-      ...stripUndefined(update),
-      progress: Math.max(this.latest.progress, percent),
-      status: update.status ?? this.latest.status,
-      message: update.message ?? this.latest.message,
-      connector: this.connector,
-    };
+    next.progress = Math.max(this.latest.progress, percent);
+    next.connector = this.connector;
+    this.latest = next;
     this.dirty = true;
     this.schedule();
   }
@@ -85,10 +88,4 @@ export class ProgressReporter {
     // Chained so writes reach Redis in order even if one is slow.
     this.writing = this.writing.then(() => this.write(snapshot)).catch(this.onWriteError);
   }
-}
-
-function stripUndefined(update: ProgressUpdate): ProgressUpdate {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(update)) if (value !== undefined) out[key] = value;
-  return out;
 }

@@ -78,6 +78,7 @@ export class WorkerRuntime {
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
     await this.subscribeToCancels();
     this.metrics.registerQueueWaiting(() => this.waitingCounts());
+    this.metrics.registerActiveJobs(() => this.activeJobs.values(), [...this.runtimes.keys()]);
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
         this.config.http.port,

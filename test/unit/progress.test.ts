@@ -73,4 +73,27 @@ describe('ProgressReporter', () => {
       jest.useRealTimers();
     }
   });
+
+  test('every field of a report reaches the written object', () => {
+    const reporter = new ProgressReporter(
+      'comfyui',
+      10_000,
+      async () => undefined,
+      () => undefined,
+    );
+    const update = {
+      progress: 42,
+      status: 'sampling',
+      message: 'KSampler 12/30',
+      eta: 9,
+      step: 12,
+      total_steps: 30,
+      node: '3',
+      class_type: 'KSampler',
+    };
+    reporter.report(update);
+    expect(reporter.current()).toEqual({ ...update, connector: 'comfyui' });
+    reporter.report({ progress: 10, message: 'later' });
+    expect(reporter.current()).toMatchObject({ progress: 42, message: 'later', node: '3' });
+  });
 });
