@@ -74,12 +74,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     let jobLogger: Logger | undefined;
     const logger = (): Logger => (jobLogger ??= deps.logger.child({ jobId, queue: deps.queue }));
     const startedAt = Date.now();
-    const controller = new AbortController();
+    // Created on first use: a job that never looks at its signal and is never aborted
+    // costs no AbortController (they are among the most expensive objects per job).
+    let controller: AbortController | undefined;
+    const signal = (): AbortSignal => (controller ??= new AbortController()).signal;
     let abortCause: AbortCause | undefined;
     const abort = (cause: AbortCause): void => {
-      if (controller.signal.aborted) return;
+      if (abortCause) return;
       abortCause = cause;
-      controller.abort(new JobAbortError(cause.kind, describeAbort(cause)));
+      (controller ??= new AbortController()).abort(new JobAbortError(cause.kind, describeAbort(cause)));
     };
     deps.activeJobs.set(activeKey, {
       queue: deps.queue,
@@ -111,14 +114,16 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
       checkDataSize(job.data, deps.maxDataBytes);
-      controller.signal.throwIfAborted();
+      controller?.signal.throwIfAborted();
 
       const ctx: JobContext = {
         id: jobId,
         queue: deps.queue,
         data: job.data,
         attempt: job.attemptsMade + 1,
-        signal: controller.signal,
+        get signal() {
+          return signal();
+        },
         progress: update => reporter.report(update),
         log: async line => {
           logger().info(line);
@@ -130,7 +135,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
       };
       const output = await connector.process(ctx);
-      controller.signal.throwIfAborted();
+      controller?.signal.throwIfAborted();
       succeeded = true;
       await reporter.finish(true);
       meters.completed.inc();

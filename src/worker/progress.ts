@@ -11,16 +11,17 @@ export type ProgressWriter = (progress: JobProgress) => Promise<void>;
  * - `finish()` writes a final 100 only if something was written before.
  */
 export class ProgressReporter {
-  private latest: JobProgress;
+  /** Updated in place by reports (many); copied only when written (few). */
+  private readonly latest: JobProgress;
   private dirty = false;
   private wroteAny = false;
   private lastWriteAt: number;
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private writing: Promise<void> | undefined;
   private closed = false;
 
   constructor(
-    private readonly connector: string,
+    connector: string,
     private readonly minIntervalMs: number,
     private readonly write: ProgressWriter,
     private readonly onWriteError: (error: unknown) => void,
@@ -33,7 +34,7 @@ export class ProgressReporter {
   /** Takes a report from the connector; cheap, synchronous, never throws. */
   report(update: ProgressUpdate): void {
     if (this.closed) return;
-    const next: JobProgress = { ...this.latest };
+    const next = this.latest;
     if (update.status !== undefined) next.status = update.status;
     if (update.message !== undefined) next.message = update.message;
     if (update.eta !== undefined) next.eta = update.eta;
@@ -44,17 +45,15 @@ export class ProgressReporter {
     const percent =
       typeof update.progress === 'number' && Number.isFinite(update.progress)
         ? Math.min(100, Math.max(0, Math.floor(update.progress)))
-        : this.latest.progress;
-    next.progress = Math.max(this.latest.progress, percent);
-    next.connector = this.connector;
-    this.latest = next;
+        : next.progress;
+    next.progress = Math.max(next.progress, percent);
     this.dirty = true;
     this.schedule();
   }
 
   /** The value a write would carry now. */
   current(): JobProgress {
-    return this.latest;
+    return { ...this.latest };
   }
 
   /** Stops writing; on success, writes the final 100 if anything was shown. */
@@ -63,10 +62,10 @@ export class ProgressReporter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (succeeded && this.wroteAny) {
-      this.latest = { ...this.latest, progress: 100, status: 'completed', message: 'completed' };
+      Object.assign(this.latest, { progress: 100, status: 'completed', message: 'completed' });
       this.enqueueWrite();
     }
-    await this.writing;
+    if (this.writing) await this.writing;
   }
 
   private schedule(): void {
@@ -81,11 +80,13 @@ export class ProgressReporter {
   }
 
   private enqueueWrite(): void {
-    const snapshot = this.latest;
+    const snapshot = { ...this.latest };
     this.dirty = false;
     this.wroteAny = true;
     this.lastWriteAt = Date.now();
     // Chained so writes reach Redis in order even if one is slow.
-    this.writing = this.writing.then(() => this.write(snapshot)).catch(this.onWriteError);
+    this.writing = (this.writing ?? Promise.resolve())
+      .then(() => this.write(snapshot))
+      .catch(this.onWriteError);
   }
 }
