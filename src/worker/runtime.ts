@@ -259,7 +259,7 @@ export class WorkerRuntime {
   }
 
   private async beat(): Promise<void> {
-    if (!this.redis || (this.stopped && !this.stopping)) return;
+    if (!this.redis) return;
     const ttl = Math.ceil(this.config.heartbeatInterval * 3);
     await this.redis.set(
       keys.heartbeat(this.config.queuePrefix, this.config.workerId),

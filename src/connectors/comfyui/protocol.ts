@@ -79,11 +79,6 @@ export function describeNodeError(id: string, entry: unknown): string {
   return `node ${id}${classType ? ` (${classType})` : ''}: ${reasons.join(', ') || 'invalid'}`;
 }
 
-/** True when `POST /prompt` accepted the prompt but some output nodes failed validation. */
-export function nodeErrorCount(body: unknown): number {
-  return isPlainObject(body) && isPlainObject(body.node_errors) ? Object.keys(body.node_errors).length : 0;
-}
-
 /** The failure for an `execution_error` message (or the same data from history). */
 export function executionError(promptId: string, data: unknown): ConnectorError {
   const d = isPlainObject(data) ? data : {};

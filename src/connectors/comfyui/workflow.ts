@@ -112,18 +112,3 @@ function parseGraph(value: unknown, what: string): WorkflowGraph {
   }
   return graph;
 }
-
-/** The ids of the nodes that `outputs` need (themselves and everything upstream). */
-export function upstreamNodes(graph: WorkflowGraph, outputs: readonly string[]): Set<string> {
-  const seen = new Set<string>();
-  const stack = [...outputs];
-  while (stack.length > 0) {
-    const id = stack.pop();
-    if (id === undefined || seen.has(id) || !(id in graph)) continue;
-    seen.add(id);
-    for (const input of Object.values(graph[id]?.inputs ?? {})) {
-      if (Array.isArray(input) && input.length === 2) stack.push(String(input[0]));
-    }
-  }
-  return seen;
-}

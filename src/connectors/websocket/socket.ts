@@ -1,11 +1,6 @@
 import WebSocket, { type RawData } from 'ws';
 import { abortReason } from '../abortable-sleep.js';
-import {
-  ConnectorError,
-  ServiceRejectedError,
-  ServiceTimeoutError,
-  ServiceUnavailableError,
-} from '../errors.js';
+import { ServiceRejectedError, ServiceTimeoutError, ServiceUnavailableError } from '../errors.js';
 
 /** One frame from the service, already decoded. */
 export type SocketMessage =
@@ -239,9 +234,4 @@ export function safeUrl(url: string): string {
   } catch {
     return '(invalid URL)';
   }
-}
-
-/** True when `error` is one of ours (already classified). */
-export function isClassified(error: unknown): error is ConnectorError {
-  return error instanceof ConnectorError;
 }
