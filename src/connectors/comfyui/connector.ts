@@ -45,13 +45,8 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
 
   constructor(config: ComfyUIConfig, deps: ConnectorDeps) {
     super(config, deps, 'ComfyUI');
-    this.viewHttp = new HttpClient({
-      service: 'ComfyUI',
-      baseUrl: this.httpBaseUrl(),
-      auth: { apiKey: config.apiKey, username: config.username, password: config.password },
-      timeoutMs: Math.round(config.requestTimeout * 1000),
-      maxResponseBytes: config.inlineMaxBytes,
-    });
+    // A cap of its own: inline images must not fill memory before the size check.
+    this.viewHttp = this.serviceClient(config.inlineMaxBytes);
   }
 
   protected webSocketPath(): string {

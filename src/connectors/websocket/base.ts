@@ -50,14 +50,26 @@ export abstract class WebSocketConnector<
     protected readonly service: string,
   ) {
     this.logger = deps.logger;
-    const auth: HttpAuth = { apiKey: config.apiKey, username: config.username, password: config.password };
-    this.authorization = authorizationHeader(auth);
-    this.http = new HttpClient({
-      service,
+    this.authorization = authorizationHeader(this.auth());
+    this.http = this.serviceClient();
+  }
+
+  /**
+   * An HTTP client for this service: its base URL, credentials and request timeout, with
+   * `maxResponseBytes` when a caller needs a tighter cap than the default.
+   */
+  protected serviceClient(maxResponseBytes?: number): HttpClient {
+    return new HttpClient({
+      service: this.service,
       baseUrl: this.httpBaseUrl(),
-      auth,
-      timeoutMs: Math.round(config.requestTimeout * 1000),
+      auth: this.auth(),
+      timeoutMs: Math.round(this.config.requestTimeout * 1000),
+      ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
     });
+  }
+
+  private auth(): HttpAuth {
+    return { apiKey: this.config.apiKey, username: this.config.username, password: this.config.password };
   }
 
   /** `http(s)://host:port` of the service (no credentials: they travel in headers). */
