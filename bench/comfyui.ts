@@ -19,7 +19,7 @@
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config/index.js';
+import { loadConfigWithConnectors as loadConfig } from '../src/connectors/registry.js';
 import { createLogger } from '../src/logging/logger.js';
 import { WorkerRuntime } from '../src/worker/runtime.js';
 import { FakeComfyUI } from '../test/fakes/comfyui/server.js';

@@ -9,7 +9,10 @@ import { Redis } from 'ioredis';
 const [url = 'redis://127.0.0.1:6379', prefix = 'bench', queue = 'simulation', concurrency = '1'] =
   process.argv.slice(2);
 const connection = new Redis(url, { maxRetriesPerRequest: null });
-const processor = process.env.RAW_SIGNAL === "1" ? async (_j: unknown, _t?: string, _s?: AbortSignal) => undefined : async () => undefined;
+const processor =
+  process.env.RAW_SIGNAL === '1'
+    ? async (_j: unknown, _t?: string, _s?: AbortSignal) => undefined
+    : async () => undefined;
 const worker = new Worker(queue, processor, {
   connection,
   prefix,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { ConfigError, loadConfig, secretValues } from '../src/config/index.js';
 import { createLogger } from '../src/logging/logger.js';
-import { RedisUnavailableError, checkRedis } from '../src/worker/redis.js';
+import { RedisUnavailableError, checkRedis } from '../src/redis/connection.js';
 import { generatePassword } from './auth.js';
 import { startBoard } from './board.js';
 

@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT } from './context.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */

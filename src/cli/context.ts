@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { loadConfig, secretValues, type AppConfig } from '../config/index.js';
+import { secretValues, type AppConfig } from '../config/index.js';
+import { loadConfigWithConnectors } from '../connectors/registry.js';
 import { createLogger } from '../logging/logger.js';
 import type { Logger } from 'winston';
 
@@ -20,7 +21,7 @@ export class CliError extends Error {
 /** Loads `.env` (if present, without overriding the environment), then the validated config. */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (fs.existsSync('.env')) process.loadEnvFile('.env');
-  return loadConfig(env);
+  return loadConfigWithConnectors(env);
 }
 
 /** The process logger for a loaded config, masking its secrets. */

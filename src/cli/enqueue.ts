@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
 
 /** Options of `emp-worker enqueue`. */

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/index.js';
-import { RedisUnavailableError } from '../worker/redis.js';
+import { RedisUnavailableError } from '../redis/connection.js';
 import { cancelCommand } from './cancel.js';
 import { CliError, EXIT, loadCliConfig } from './context.js';
 import { detailsCommand } from './details.js';

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';
-import { createClientRedis } from '../worker/redis.js';
+import { createClientRedis } from '../redis/connection.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT } from './context.js';
 

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
 import { registerFormats } from './formats.js';
-import { buildSchema, defaultWorkerId, type AppConfig } from './schema.js';
+import type { Schema } from 'convict';
+import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
 
-export type { AppConfig } from './schema.js';
+export type { AppConfig, ConnectorSchemas } from './schema.js';
 
 /** A configuration problem; its message is one line per bad key, naming the variable. */
 export class ConfigError extends Error {
@@ -18,7 +19,16 @@ const ALIASES: Readonly<Record<string, string>> = { CONNECTORS: 'WORKER_CONNECTO
 export interface LoadConfigOptions {
   /** Folder of the per-environment JSON files (default: `config/` of this package). */
   configDir?: string;
+  /**
+   * Each connector's config keys, by name (the registry's `connectorSchemas`). Without them
+   * only the global keys are read and `CONNECTORS` is not checked against known names:
+   * enough for commands that never run a connector.
+   */
+  connectorSchemas?: ConnectorSchemas;
 }
+
+/** The schema each loaded config was validated against, for redaction and secret scrubbing. */
+const schemaOfConfig = new WeakMap<AppConfig, Schema<AppConfig>>();
 
 /**
  * Reads, validates and freezes the configuration. Every `WORKER_<NAME>_<KEY>` variable
@@ -26,7 +36,7 @@ export interface LoadConfigOptions {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): AppConfig {
   registerFormats();
-  const schema = buildSchema();
+  const schema = buildSchema(options.connectorSchemas);
   const envNames = collectEnvNames(schema);
   const resolvedEnv = withFallbacks(env, envNames);
   let config: convict.Config<AppConfig>;
@@ -45,13 +55,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
-  return deepFreeze(value);
+  if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
+  const frozen = deepFreeze(value);
+  schemaOfConfig.set(frozen, schema);
+  return frozen;
+}
+
+function checkConnectorNames(
+  enabled: readonly string[],
+  known: ConnectorSchemas,
+  env: NodeJS.ProcessEnv,
+): void {
+  const unknown = enabled.find(name => !Object.hasOwn(known, name));
+  if (unknown === undefined) return;
+  const variable =
+    env.CONNECTORS !== undefined || env.WORKER_CONNECTORS === undefined ? 'CONNECTORS' : 'WORKER_CONNECTORS';
+  throw new ConfigError(
+    `Invalid configuration: ${variable}="${env[variable] ?? ''}" (enabledConnectors): unknown connector "${unknown}" (known: ${Object.keys(known).join(', ')})`,
+  );
 }
 
 /** The config as text with sensitive values masked (convict's own redaction). */
 export function redactedConfig(appConfig: AppConfig): Record<string, unknown> {
   registerFormats();
-  const config = convict<AppConfig>(buildSchema(), { env: {}, args: [] });
+  const config = convict<AppConfig>(schemaFor(appConfig), { env: {}, args: [] });
   config.load(appConfig);
   return JSON.parse(config.toString()) as Record<string, unknown>;
 }
@@ -74,8 +101,12 @@ export function secretValues(appConfig: AppConfig): string[] {
       }
     }
   };
-  walk(buildSchema(), appConfig);
+  walk(schemaFor(appConfig), appConfig);
   return secrets;
+}
+
+function schemaFor(appConfig: AppConfig): Schema<AppConfig> {
+  return schemaOfConfig.get(appConfig) ?? buildSchema();
 }
 
 /** Env variable of every key, by dotted key path. */

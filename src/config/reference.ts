@@ -1,8 +1,6 @@
-import fs from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { registerFormats } from './formats.js';
 import { fallbackEnvName } from './index.js';
-import { buildSchema } from './schema.js';
+import { buildSchema, type ConnectorSchemas } from './schema.js';
 
 interface KeyDoc {
   key: string;
@@ -45,10 +43,10 @@ function formatDefault(value: unknown): string {
 }
 
 /** The configuration reference (docs/configuration.md), rendered from the one convict schema. */
-export function renderConfigReference(): string {
+export function renderConfigReference(connectorSchemas: ConnectorSchemas): string {
   registerFormats();
   const keys: KeyDoc[] = [];
-  collect(buildSchema(), '', keys);
+  collect(buildSchema(connectorSchemas), '', keys);
   const sections = new Map<string, KeyDoc[]>();
   for (const key of keys) {
     const section = key.key.startsWith('connectors.')
@@ -61,7 +59,7 @@ export function renderConfigReference(): string {
   const lines = [
     '# Configuration reference',
     '',
-    '<!-- Generated from src/config/schema.ts by `npm run docs:config`; a test fails when it is stale. -->',
+    '<!-- Generated from the config schema (src/config/schema.ts plus each connector schema) by `npm run docs:config`; a test fails when it is stale. -->',
     '',
     'Every setting is an environment variable (a `.env` file in the working directory is read too).',
     'Every per-connector `WORKER_<NAME>_<KEY>` variable also works without the `WORKER_` prefix; `CONNECTORS` falls back to',
@@ -81,10 +79,4 @@ export function renderConfigReference(): string {
     lines.push('');
   }
   return lines.join('\n');
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const target = process.argv[2] ?? 'docs/configuration.md';
-  fs.writeFileSync(target, renderConfigReference());
-  process.stdout.write(`wrote ${target}\n`);
 }

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import convict, { type Schema } from 'convict';
-import { connectorNames, connectorRegistry } from '../connectors/registry.js';
 import { formats } from './formats.js';
 
 /** Validated, frozen configuration of one worker process. */
@@ -44,15 +43,27 @@ export interface BoardConfig {
   basePath: string;
 }
 
+/** Each connector's own config keys, by registry name (composed by the connector registry). */
+export type ConnectorSchemas = Readonly<Record<string, Schema<unknown>>>;
+
 let listFormatRegistered = false;
 
-/** Registers the `connector-list` format: a comma-separated list checked against the registry. */
+/**
+ * Registers the `connector-list` format: a comma-separated list of names. Which names exist
+ * is checked by `loadConfig` against the connector schemas it was given.
+ */
 function registerConnectorListFormat(): void {
   if (listFormatRegistered) return;
   listFormatRegistered = true;
   convict.addFormat({
     name: 'connector-list',
-    validate: connectorList,
+    validate: (value: unknown) => {
+      if (!Array.isArray(value) || value.length === 0) throw new Error('must name at least one connector');
+      if (value.some(name => typeof name !== 'string')) {
+        throw new Error('must be a comma-separated list of names');
+      }
+      if (new Set(value).size !== value.length) throw new Error('names a connector twice');
+    },
     coerce: (value: unknown) =>
       typeof value === 'string'
         ? value
@@ -63,29 +74,15 @@ function registerConnectorListFormat(): void {
   });
 }
 
-function connectorList(value: unknown): void {
-  if (!Array.isArray(value) || value.length === 0) throw new Error('must name at least one connector');
-  const known = connectorNames();
-  for (const name of value) {
-    if (typeof name !== 'string' || !known.includes(name)) {
-      throw new Error(`unknown connector "${String(name)}" (known: ${known.join(', ')})`);
-    }
-  }
-  if (new Set(value).size !== value.length) throw new Error('names a connector twice');
-}
-
 /** `<host>-<pid>`: the worker id when WORKER_ID is unset. */
 export function defaultWorkerId(): string {
   return `${os.hostname()}-${process.pid}`;
 }
 
-/** Builds the one schema: global keys plus every registered connector's keys. */
-export function buildSchema(): Schema<AppConfig> {
+/** Builds the one schema: global keys plus the given connectors' keys under `connectors.<name>`. */
+export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<AppConfig> {
   registerConnectorListFormat();
-  const connectors: Record<string, Schema<unknown>> = {};
-  for (const [name, definition] of Object.entries(connectorRegistry)) {
-    connectors[name] = definition.configSchema;
-  }
+  const connectors: Record<string, Schema<unknown>> = { ...connectorSchemas };
   return {
     env: {
       doc: 'Which file of config/ to load on top of the defaults.',

@@ -1,12 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
+import type { AbortCause } from '../connectors/abort.js';
 import { ConnectorError, JobCancelledError, JobTimeoutError, coerceError } from '../connectors/errors.js';
-
-/** Why the runtime aborted a job's signal. */
-export type AbortCause =
-  | { kind: 'cancel'; reason: string }
-  | { kind: 'timeout'; seconds: number }
-  | { kind: 'shutdown' }
-  | { kind: 'lock-lost' };
 
 /**
  * The single place where any failure becomes a classified {@link ConnectorError}. An

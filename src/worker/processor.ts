@@ -1,10 +1,10 @@
 import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
-import { JobAbortError } from '../connectors/abortable-sleep.js';
+import { JobAbortError, type AbortCause } from '../connectors/abort.js';
 import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
-import { classifyFailure, failureReason, toBullmqError, type AbortCause } from './failure.js';
+import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
@@ -82,7 +82,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     const abort = (cause: AbortCause): void => {
       if (abortCause) return;
       abortCause = cause;
-      (controller ??= new AbortController()).abort(new JobAbortError(cause.kind, describeAbort(cause)));
+      (controller ??= new AbortController()).abort(new JobAbortError(cause));
     };
     deps.activeJobs.set(activeKey, {
       queue: deps.queue,
@@ -218,19 +218,6 @@ function checkDataSize(data: unknown, maxBytes: number): void {
     throw new InvalidInputError(
       `job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`,
     );
-  }
-}
-
-function describeAbort(cause: AbortCause): string {
-  switch (cause.kind) {
-    case 'cancel':
-      return `cancelled: ${cause.reason}`;
-    case 'timeout':
-      return `timed out after ${cause.seconds} s`;
-    case 'shutdown':
-      return 'worker shutting down';
-    case 'lock-lost':
-      return 'job lock lost';
   }
 }
 

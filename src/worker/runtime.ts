@@ -6,14 +6,14 @@ import type { Logger } from 'winston';
 import type { AppConfig } from '../config/index.js';
 import type { CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
-import type { RegisteredConnector } from '../connectors/registry-types.js';
+import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
-import { checkRedis, createWorkerRedis } from './redis.js';
+import { checkRedis, createWorkerRedis } from '../redis/connection.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {

@@ -1,6 +1,6 @@
 import { createLogger } from '../../src/logging/logger.js';
-import { ComfyUIConnector, type ComfyUIConfig } from '../../src/connectors/comfyui/index.js';
-import type { ComfyOutput } from '../../src/connectors/comfyui/outputs.js';
+import { ComfyUIConnector, type ComfyUIConfig } from '../../src/connectors/services/comfyui/index.js';
+import type { ComfyOutput } from '../../src/connectors/services/comfyui/outputs.js';
 import type { ProgressUpdate } from '../../src/connectors/types.js';
 import { testContext } from './job-context.js';
 import { testConfig } from './runtime.js';

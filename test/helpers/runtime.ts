@@ -1,8 +1,9 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
-import { loadConfig, type AppConfig } from '../../src/config/index.js';
+import { type AppConfig } from '../../src/config/index.js';
+import { loadConfigWithConnectors as loadConfig } from '../../src/connectors/registry.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { WorkerRuntime } from '../../src/worker/runtime.js';
-import type { RegisteredConnector } from '../../src/connectors/registry-types.js';
+import type { RegisteredConnector } from '../../src/connectors/definition.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from './redis.js';
 
 /** A worker runtime in this process plus a producer, on a prefix of their own. */

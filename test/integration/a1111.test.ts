@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { A1111Connector, a1111Connector, type A1111Config } from '../../src/connectors/a1111/index.js';
+import {
+  A1111Connector,
+  a1111Connector,
+  type A1111Config,
+} from '../../src/connectors/services/a1111/index.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startHttpServer, type TestServer } from '../helpers/http-server.js';

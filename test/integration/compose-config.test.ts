@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
-import { loadConfig } from '../../src/config/index.js';
+import { connectorSchemas, loadConfigWithConnectors as loadConfig } from '../../src/connectors/registry.js';
 import { buildSchema } from '../../src/config/schema.js';
 import { connectorRegistry } from '../../src/connectors/registry.js';
 
@@ -77,7 +77,7 @@ function schemaEnvNames(): Set<string> {
     }
     for (const child of Object.values(record)) walk(child);
   };
-  walk(buildSchema());
+  walk(buildSchema(connectorSchemas));
   return names;
 }
 

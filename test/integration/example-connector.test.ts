@@ -3,8 +3,12 @@ import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import convict from 'convict';
 import { registerFormats } from '../../src/config/formats.js';
-import { JobAbortError } from '../../src/connectors/abortable-sleep.js';
-import { configSchema, lingoConnector, type LingoConfig } from '../../src/connectors/example/index.js';
+import { JobAbortError } from '../../src/connectors/abort.js';
+import {
+  configSchema,
+  lingoConnector,
+  type LingoConfig,
+} from '../../src/connectors/services/example/index.js';
 import type { Connector } from '../../src/connectors/types.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
@@ -144,7 +148,7 @@ describe('the worked example of docs/writing-a-connector.md (Lingo)', () => {
     const ctx = testContext({ text: 'forever', target_lang: 'it' }, { signal: controller.signal });
     const running = connector.process(ctx);
     await waitUntil(() => typeof ctx.saved.external_job_id === 'string', 5_000, 'submit');
-    controller.abort(new JobAbortError('cancel', 'cancelled: test'));
+    controller.abort(new JobAbortError({ kind: 'cancel', reason: 'test' }));
     await expect(running).rejects.toThrow('cancelled: test');
     const uid = String(ctx.saved.external_job_id);
     expect(seen).toContain(`DELETE /v2/translations/${uid}`);
@@ -160,9 +164,9 @@ describe('the worked example of docs/writing-a-connector.md (Lingo)', () => {
 
   test('every code excerpt in the guide is in the example source, verbatim', () => {
     const guide = fs.readFileSync('docs/writing-a-connector.md', 'utf8');
-    const source = fs.readFileSync('src/connectors/example/index.ts', 'utf8');
+    const source = fs.readFileSync('src/connectors/services/example/index.ts', 'utf8');
     const excerpts = [
-      ...guide.matchAll(/```ts\n\/\/ from src\/connectors\/example\/index\.ts\n([\s\S]*?)```/g),
+      ...guide.matchAll(/```ts\n\/\/ from src\/connectors\/services\/example\/index\.ts\n([\s\S]*?)```/g),
     ].map(m => m[1] ?? '');
     expect(excerpts.length).toBeGreaterThanOrEqual(4);
     for (const excerpt of excerpts) expect(source).toContain(excerpt.trimEnd());

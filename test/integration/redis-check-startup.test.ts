@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createLogger } from '../../src/logging/logger.js';
-import { RedisUnavailableError, checkRedis } from '../../src/worker/redis.js';
+import { RedisUnavailableError, checkRedis } from '../../src/redis/connection.js';
 import { WorkerRuntime } from '../../src/worker/runtime.js';
 import { freePort, startThrowawayRedis } from '../helpers/processes.js';
 import { testConfig } from '../helpers/runtime.js';

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { JobAbortError } from '../../src/connectors/abortable-sleep.js';
+import { JobAbortError } from '../../src/connectors/abort.js';
 import { createLogger } from '../../src/logging/logger.js';
 import {
   RestAsyncRestConnector,
   restAsyncConnector,
   type RestAsyncConfig,
-} from '../../src/connectors/rest/async.js';
+} from '../../src/connectors/services/rest-async/index.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
 import { runCli } from '../helpers/rest-cli.js';
@@ -220,8 +220,9 @@ describe('rest_async connector called directly', () => {
       );
       const running = connector.process(ctx);
       await waitUntil(() => typeof ctx.saved.external_job_id === 'string', 5_000, 'submit');
-      controller.abort(new JobAbortError(kind, kind));
-      await expect(running).rejects.toThrow(kind);
+      const reason = new JobAbortError(kind === 'cancel' ? { kind, reason: 'test' } : { kind });
+      controller.abort(reason);
+      await expect(running).rejects.toThrow(reason.message);
       const external = fake.jobs.get(String(ctx.saved.external_job_id));
       expect(external?.cancelled).toBe(kind === 'cancel');
     }

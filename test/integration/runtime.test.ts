@@ -4,8 +4,11 @@ import { cancelCommand } from '../../src/cli/cancel.js';
 import { readStatus } from '../../src/cli/status.js';
 import type { CommonConnectorConfig } from '../../src/config/connector-schema.js';
 import { connectorRegistry } from '../../src/connectors/registry.js';
-import { defineConnector } from '../../src/connectors/registry-types.js';
-import { SimulationConnector, type SimulationConfig } from '../../src/connectors/simulation/index.js';
+import { defineConnector } from '../../src/connectors/definition.js';
+import {
+  SimulationConnector,
+  type SimulationConfig,
+} from '../../src/connectors/services/simulation/index.js';
 import type { HealthResult } from '../../src/connectors/types.js';
 import { startRuntime, waitForFinished, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 

@@ -1,12 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import { InvalidInputError, ServiceFailedError } from '../../src/connectors/errors.js';
-import { WorkflowProgress } from '../../src/connectors/comfyui/progress.js';
+import { WorkflowProgress } from '../../src/connectors/services/comfyui/progress.js';
 import {
   describePromptRejection,
   historyFailure,
   queueState,
-} from '../../src/connectors/comfyui/protocol.js';
-import { parseComfyJob } from '../../src/connectors/comfyui/workflow.js';
+} from '../../src/connectors/services/comfyui/protocol.js';
+import { parseComfyJob } from '../../src/connectors/services/comfyui/workflow.js';
 
 const graph = {
   '1': { class_type: 'EmptyImage', inputs: { width: 64, height: 64, batch_size: 1, color: 0 } },

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { HttpClient, errorDetail, retryAfterMs } from '../../src/connectors/http/client.js';
+import { HttpClient, errorDetail, retryAfterMs } from '../../src/connectors/protocols/http/client.js';
 import { ConnectorError } from '../../src/connectors/errors.js';
 import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
 

@@ -1,11 +1,16 @@
 import { describe, expect, test } from '@jest/globals';
-import { loadConfig, ConfigError, redactedConfig } from '../../src/config/index.js';
-import { RestConnector, type RestConfig } from '../../src/connectors/rest/index.js';
-import type { RestAsyncConfig } from '../../src/connectors/rest/async.js';
-import type { A1111Config } from '../../src/connectors/a1111/index.js';
-import { parseA1111Job } from '../../src/connectors/a1111/index.js';
-import { fillJobId, normaliseState } from '../../src/connectors/rest-async/index.js';
-import { effectiveBaseUrl, httpAuth, isSafeRelativePath } from '../../src/connectors/rest-sync/index.js';
+import { ConfigError, redactedConfig } from '../../src/config/index.js';
+import { loadConfigWithConnectors as loadConfig } from '../../src/connectors/registry.js';
+import { RestConnector, type RestConfig } from '../../src/connectors/services/rest/index.js';
+import type { RestAsyncConfig } from '../../src/connectors/services/rest-async/index.js';
+import type { A1111Config } from '../../src/connectors/services/a1111/index.js';
+import { parseA1111Job } from '../../src/connectors/services/a1111/index.js';
+import { fillJobId, normaliseState } from '../../src/connectors/protocols/rest-async/base.js';
+import {
+  effectiveBaseUrl,
+  httpAuth,
+  isSafeRelativePath,
+} from '../../src/connectors/protocols/http/service-config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { testContext } from '../helpers/job-context.js';
 

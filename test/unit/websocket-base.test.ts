@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createLogger } from '../../src/logging/logger.js';
 import type { Capabilities, HealthResult, JobCheckpoint, JobContext } from '../../src/connectors/types.js';
-import { WebSocketConnector } from '../../src/connectors/websocket/base.js';
-import type { WebSocketServiceConfig } from '../../src/connectors/websocket/config.js';
-import type { MessageStream, StreamEvent } from '../../src/connectors/websocket/stream.js';
+import { WebSocketConnector } from '../../src/connectors/protocols/websocket/base.js';
+import type { WebSocketServiceConfig } from '../../src/connectors/protocols/websocket/config.js';
+import type { MessageStream, StreamEvent } from '../../src/connectors/protocols/websocket/stream.js';
 
 /**
  * The base's socket life cycle against a real ws server: one socket shared by jobs,

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { WebSocketServer } from 'ws';
 import { ServiceTimeoutError, ServiceUnavailableError } from '../../src/connectors/errors.js';
-import { ServiceSocket, decodeFrame } from '../../src/connectors/websocket/socket.js';
-import { MessageStream } from '../../src/connectors/websocket/stream.js';
+import { ServiceSocket, decodeFrame } from '../../src/connectors/protocols/websocket/socket.js';
+import { MessageStream } from '../../src/connectors/protocols/websocket/stream.js';
 
 /** The WebSocket helpers against real servers on port 0. */
 

@@ -1,0 +1,258 @@
+import got, { RequestError, type Method, type Response } from 'got';
+import { abortReason } from '../../abort.js';
+import {
+  ConnectorError,
+  ProtocolError,
+  RateLimitedError,
+  ServiceRejectedError,
+  ServiceTimeoutError,
+  ServiceUnavailableError,
+} from '../../errors.js';
+
+/** Credentials of a service; an API key wins over username/password (DESIGN §4). */
+export interface HttpAuth {
+  apiKey?: string;
+  username?: string;
+  password?: string;
+}
+
+/** Options of {@link HttpClient}. */
+export interface HttpClientOptions {
+  /** Service name used in error messages, e.g. `ComfyUI`, `A1111`. */
+  service: string;
+  /** Base URL every path is resolved against. */
+  baseUrl: string;
+  auth?: HttpAuth;
+  /** Per-request timeout in milliseconds. */
+  timeoutMs: number;
+  /** Responses larger than this fail with ERR_PROTOCOL instead of filling memory. */
+  maxResponseBytes?: number;
+}
+
+/** One request. */
+export interface HttpRequest {
+  method?: Method;
+  /** Path below the base URL (`/prompt`); never a full URL. */
+  path: string;
+  json?: unknown;
+  searchParams?: Record<string, string | number | boolean>;
+  signal?: AbortSignal;
+  /** Overrides the client's timeout for this request (e.g. a long blocking generation call). */
+  timeoutMs?: number;
+  /** Statuses returned to the caller instead of thrown (default: only 2xx are returned). */
+  acceptStatus?: (status: number) => boolean;
+  headers?: Record<string, string>;
+}
+
+/** A response whose body has been read. */
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The body as text. */
+  text: string;
+  /** The body parsed as JSON; throws ERR_PROTOCOL when it is not JSON. */
+  json<T = unknown>(): T;
+  /** The raw bytes (for images). */
+  body: Buffer;
+}
+
+const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/** The `Authorization` header for the auth rule: Bearer key, else Basic, else none. */
+export function authorizationHeader(auth: HttpAuth | undefined): string | undefined {
+  if (!auth) return undefined;
+  if (auth.apiKey) return `Bearer ${auth.apiKey}`;
+  if (auth.username || auth.password) {
+    return `Basic ${Buffer.from(`${auth.username ?? ''}:${auth.password ?? ''}`).toString('base64')}`;
+  }
+  return undefined;
+}
+
+/**
+ * A small got wrapper shared by every HTTP-speaking connector: one place for the auth
+ * rule, timeouts, abort signals, response-size caps and HTTP error classification.
+ * It never retries: BullMQ attempts are the one retry mechanism.
+ */
+export class HttpClient {
+  private readonly base: URL;
+  private readonly authorization: string | undefined;
+
+  constructor(private readonly options: HttpClientOptions) {
+    this.base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
+    this.authorization = authorizationHeader(options.auth);
+  }
+
+  /** The service name used in messages. */
+  get service(): string {
+    return this.options.service;
+  }
+
+  /** Resolves a path below the base URL, refusing anything that would leave it. */
+  url(path: string): URL {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('//') || path.split(/[/?#]/).includes('..')) {
+      throw new ConnectorError(
+        'ERR_INVALID_INPUT',
+        `path "${truncate(path, 80)}" must be a relative path without ".."`,
+        false,
+      );
+    }
+    return new URL(path.replace(/^\/+/, ''), this.base);
+  }
+
+  /** Sends a request; non-accepted statuses and transport failures throw classified errors. */
+  async request(request: HttpRequest): Promise<HttpResponse> {
+    const url = this.url(request.path);
+    const maxBytes = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
+    if (this.authorization) headers.authorization = this.authorization;
+    const searchParams = request.searchParams;
+    let tooLarge = false;
+    let response: Response<Buffer>;
+    try {
+      const pending = got(url, {
+        method: request.method ?? 'GET',
+        headers,
+        ...(request.json !== undefined ? { json: request.json } : {}),
+        ...(searchParams ? { searchParams } : {}),
+        responseType: 'buffer',
+        throwHttpErrors: false,
+        followRedirect: false,
+        retry: { limit: 0 },
+        timeout: { request: request.timeoutMs ?? this.options.timeoutMs },
+        ...(request.signal ? { signal: request.signal } : {}),
+      });
+      void pending.on('downloadProgress', progress => {
+        if (progress.transferred > maxBytes && !tooLarge) {
+          tooLarge = true;
+          pending.cancel();
+        }
+      });
+      response = await pending;
+    } catch (error) {
+      if (tooLarge) {
+        throw new ProtocolError(
+          `${this.service} response to ${describe(request, url)} is larger than ${maxBytes} bytes`,
+        );
+      }
+      if (request.signal?.aborted) throw abortReason(request.signal);
+      throw this.transportError(error, request, url);
+    }
+    const status = response.statusCode;
+    const result = toHttpResponse(response, this.service, describe(request, url));
+    const accepted = request.acceptStatus ? request.acceptStatus(status) : status >= 200 && status < 300;
+    if (!accepted) throw this.statusError(result, request, url);
+    return result;
+  }
+
+  /** Shortcut: request and parse JSON. */
+  async json<T = unknown>(request: HttpRequest): Promise<T> {
+    return (await this.request(request)).json<T>();
+  }
+
+  private transportError(error: unknown, request: HttpRequest, url: URL): ConnectorError {
+    const what = describe(request, url);
+    if (error instanceof RequestError) {
+      if (error.code === 'ETIMEDOUT') {
+        return new ServiceTimeoutError(
+          `${this.service} did not answer ${what} within ${request.timeoutMs ?? this.options.timeoutMs} ms`,
+          {
+            cause: error,
+          },
+        );
+      }
+      return new ServiceUnavailableError(
+        `${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    return new ServiceUnavailableError(`${this.service} request ${what} failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+
+  private statusError(response: HttpResponse, request: HttpRequest, url: URL): ConnectorError {
+    const what = describe(request, url);
+    const detail = errorDetail(response.text);
+    const message = `${this.service} answered HTTP ${response.status} to ${what}${detail ? `: ${detail}` : ''}`;
+    const status = response.status;
+    if (status === 429) return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']));
+    if (status === 408) return new ServiceTimeoutError(message);
+    if (status >= 500) return new ServiceUnavailableError(message);
+    return new ServiceRejectedError(message);
+  }
+}
+
+/** Milliseconds from a `Retry-After` header (seconds or an HTTP date), if any. */
+export function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * The useful part of an error body: FastAPI `detail` (string or field list), A1111's
+ * `{error, detail, errors}` envelope, `{error: {message}}`, or the text itself, shortened.
+ */
+export function errorDetail(text: string): string {
+  if (text.trim() === '') return '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return truncate(text.trim().replace(/\s+/g, ' '), 300);
+  }
+  if (typeof parsed !== 'object' || parsed === null) return truncate(String(parsed), 300);
+  const body = parsed as Record<string, unknown>;
+  const parts: string[] = [];
+  if (Array.isArray(body.detail)) {
+    for (const item of body.detail.slice(0, 5)) {
+      if (typeof item === 'object' && item !== null) {
+        const { loc, msg } = item as { loc?: unknown; msg?: unknown };
+        parts.push(`${Array.isArray(loc) ? loc.join('.') : ''}: ${String(msg)}`);
+      }
+    }
+  } else if (typeof body.detail === 'string' && body.detail) {
+    parts.push(body.detail);
+  }
+  if (typeof body.errors === 'string' && body.errors) parts.push(body.errors);
+  if (typeof body.error === 'string' && body.error && parts.length === 0) parts.push(body.error);
+  if (typeof body.error === 'object' && body.error !== null) {
+    const message = (body.error as { message?: unknown }).message;
+    if (typeof message === 'string') parts.push(message);
+  }
+  if (typeof body.message === 'string' && parts.length === 0) parts.push(body.message);
+  return truncate(parts.length > 0 ? parts.join('; ') : text.trim(), 300);
+}
+
+function toHttpResponse(response: Response<Buffer>, service: string, what: string): HttpResponse {
+  const body = response.body;
+  const text = body.toString('utf8');
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    text,
+    body,
+    json<T>(): T {
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new ProtocolError(
+          `${service} answered ${what} with something that is not JSON: ${truncate(text.trim(), 120) || '(empty body)'}`,
+        );
+      }
+    },
+  };
+}
+
+function describe(request: HttpRequest, url: URL): string {
+  return `${request.method ?? 'GET'} ${url.pathname}`;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

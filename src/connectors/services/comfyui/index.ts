@@ -1,0 +1,14 @@
+import { defineConnector } from '../../definition.js';
+import { comfyuiConfigSchema, type ComfyUIConfig } from './config.js';
+import { ComfyUIConnector } from './connector.js';
+
+export { VERSION, type ComfyUIConfig } from './config.js';
+export { ComfyUIConnector, PROMPT_ID_KEY } from './connector.js';
+
+/** Registry entry of the ComfyUI connector. */
+export const comfyuiConnector = defineConnector<ComfyUIConfig>({
+  name: 'comfyui',
+  description: 'ComfyUI workflows over WebSocket + HTTP (/prompt, /ws, /history, /view, /interrupt, /queue)',
+  configSchema: comfyuiConfigSchema,
+  create: (config, deps) => new ComfyUIConnector(config, deps),
+});
