@@ -1,26 +1,27 @@
 /**
- * The baseline of the runtime benchmark: a bare BullMQ worker with a no-op processor and
- * the same worker options emp-worker uses, so the ratio measures what emp-worker adds.
- * Usage: node dist/bench/raw-worker.js <redis url> <prefix> <queue> <concurrency>
+ * The baselines of the runtime benchmark: a bare BullMQ worker with a no-op processor.
+ * With no options JSON it runs on BullMQ's defaults (no metrics, completed jobs kept);
+ * the options JSON adds worker options (e.g. emp-worker's metrics and removal policy), so
+ * each choice can be measured on its own.
+ * Usage: node dist/bench/raw-worker.js <redis url> <prefix> <queue> <concurrency> [options JSON]
  */
-import { MetricsTime, Worker } from 'bullmq';
+import { Worker, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 
-const [url = 'redis://127.0.0.1:6379', prefix = 'bench', queue = 'simulation', concurrency = '1'] =
-  process.argv.slice(2);
+const [
+  url = 'redis://127.0.0.1:6379',
+  prefix = 'bench',
+  queue = 'simulation',
+  concurrency = '1',
+  optionsJson = '{}',
+] = process.argv.slice(2);
+const extra = JSON.parse(optionsJson) as Partial<WorkerOptions>;
 const connection = new Redis(url, { maxRetriesPerRequest: null });
-const processor =
-  process.env.RAW_SIGNAL === '1'
-    ? async (_j: unknown, _t?: string, _s?: AbortSignal) => undefined
-    : async () => undefined;
-const worker = new Worker(queue, processor, {
+const worker = new Worker(queue, async () => undefined, {
+  ...extra,
   connection,
   prefix,
   concurrency: Number(concurrency),
-  removeOnComplete: { age: 86400, count: 1_000_000 },
-  removeOnFail: { age: 604800 },
-  maxStalledCount: 2,
-  metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
 });
 await worker.waitUntilReady();
 process.stdout.write('ready\n');

@@ -1,7 +1,13 @@
 /**
- * Runtime benchmark (npm run bench): raw BullMQ with a no-op processor against
- * emp-worker's simulation connector with duration_ms 0, at concurrency 1 and 50, on one
- * Redis; then the worker's RSS idle and with 1,000 jobs in flight. Prints a markdown table.
+ * Runtime benchmark (npm run bench): no-op jobs through raw BullMQ workers (BullMQ's
+ * default options, and with each of emp-worker's per-job choices added) and through
+ * emp-worker's simulation connector (duration_ms 0), at concurrency 50 and 1, on one Redis.
+ * For each consumer: throughput, worker CPU per job (/proc/<pid>/stat) and Redis CPU per
+ * job (INFO cpu), medians of BENCH_RUNS interleaved runs; then the worker's RSS idle and
+ * with 1,000 jobs in flight. Prints markdown tables.
+ *
+ * BENCH_RUNS (default 5), BENCH_JOBS_50 / BENCH_JOBS_1 (jobs per run), BENCH_ONLY (comma
+ * list of consumer names), BENCH_MEMORY=0 skips the RSS part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -9,13 +15,58 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
+import { MetricsTime, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deletePrefix } from '../test/helpers/redis.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const JOBS: Record<number, number> = {
+  50: Number(process.env.BENCH_JOBS_50 ?? 10_000),
+  1: Number(process.env.BENCH_JOBS_1 ?? 3_000),
+};
+/** How long Redis's background CPU rate is sampled before each run. */
+const IDLE_SAMPLE_MS = 500;
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** emp-worker's removal policy and metrics, as raw BullMQ worker options. */
+const EMP_REMOVAL = { removeOnComplete: { age: 86_400, count: 1000 }, removeOnFail: { age: 604_800 } };
+const EMP_METRICS = { metrics: { maxDataPoints: MetricsTime.ONE_WEEK } };
+
+/** One consumer the benchmark compares. */
+interface Consumer {
+  name: string;
+  what: string;
+  kind: 'raw' | 'emp';
+  /** Raw: extra worker options. Emp: extra environment. */
+  options: Record<string, unknown>;
+}
+
+const CONSUMERS: Consumer[] = [
+  { name: 'raw-default', what: "raw BullMQ, BullMQ's default options", kind: 'raw', options: {} },
+  { name: 'raw+metrics', what: 'raw BullMQ + BullMQ metrics', kind: 'raw', options: EMP_METRICS },
+  {
+    name: 'raw+removal',
+    what: "raw BullMQ + emp-worker's removal policy (1 day / 1,000 jobs)",
+    kind: 'raw',
+    options: EMP_REMOVAL,
+  },
+  {
+    name: 'raw-like-emp',
+    what: "raw BullMQ with emp-worker's default worker options",
+    kind: 'raw',
+    options: { ...EMP_REMOVAL, ...EMP_METRICS, maxStalledCount: 2 },
+  },
+  {
+    name: 'emp-keep-all',
+    what: 'emp-worker, completed jobs kept, BullMQ metrics off (like-for-like with raw-default)',
+    kind: 'emp',
+    options: { WORKER_REMOVE_COMPLETED: 'false', WORKER_BULLMQ_METRICS: 'false' },
+  },
+  { name: 'emp-default', what: 'emp-worker with its default options', kind: 'emp', options: {} },
+];
 
 interface Child {
   process: ChildProcess;
@@ -46,7 +97,7 @@ async function stopChild(child: Child): Promise<void> {
   clearTimeout(timer);
 }
 
-function startEmpWorker(prefix: string, concurrency: number): Child {
+function startEmpWorker(prefix: string, concurrency: number, env: Record<string, unknown> = {}): Child {
   return spawnChild(
     [path.join(root, 'bin/emp-worker.js'), 'start'],
     {
@@ -58,45 +109,90 @@ function startEmpWorker(prefix: string, concurrency: number): Child {
       LOG_FORMAT: 'json',
       CONNECTORS: 'simulation',
       WORKER_SIMULATION_CONCURRENCY: String(concurrency),
-      WORKER_KEEP_COMPLETED_COUNT: '1000000',
       WORKER_ID: `bench-${prefix}`,
+      ...Object.fromEntries(Object.entries(env).map(([key, value]) => [key, String(value)])),
     },
     /"message":"worker \S+ ready"/,
   );
 }
 
-function startRawWorker(prefix: string, concurrency: number): Child {
+function startConsumer(consumer: Consumer, prefix: string, concurrency: number): Child {
+  if (consumer.kind === 'emp') return startEmpWorker(prefix, concurrency, consumer.options);
   return spawnChild(
-    [path.join(root, 'dist/bench/raw-worker.js'), REDIS_URL, prefix, 'simulation', String(concurrency)],
+    [
+      path.join(root, 'dist/bench/raw-worker.js'),
+      REDIS_URL,
+      prefix,
+      'simulation',
+      String(concurrency),
+      JSON.stringify(consumer.options),
+    ],
     { PATH: process.env.PATH },
     /ready/,
   );
 }
 
-/** Starts the consumer, adds `jobs` jobs, and measures until all are completed. */
-async function throughput(
-  kind: 'raw' | 'emp',
-  concurrency: number,
-  jobs: number,
-  redis: Redis,
-): Promise<number> {
-  const prefix = `bench-${kind}-${randomUUID().slice(0, 6)}`;
-  const child = kind === 'raw' ? startRawWorker(prefix, concurrency) : startEmpWorker(prefix, concurrency);
+/** CPU seconds (user + system) a process has used. */
+function processCpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may contain spaces: utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds Redis has used (user + system, all threads). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const read = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return read('used_cpu_sys') + read('used_cpu_user');
+}
+
+interface Sample {
+  jobsPerSecond: number;
+  workerUs: number;
+  redisUs: number;
+}
+
+/**
+ * Starts the consumer, adds `jobs` jobs, and measures until every job has left the
+ * wait and active lists (counting completions would not work with removal on).
+ */
+async function measure(consumer: Consumer, concurrency: number, jobs: number, redis: Redis): Promise<Sample> {
+  const prefix = `bench-${consumer.name}-${randomUUID().slice(0, 6)}`;
+  const child = startConsumer(consumer, prefix, concurrency);
   const queue = new Queue('simulation', { connection: { url: REDIS_URL }, prefix });
   try {
     await child.ready;
+    const pid = child.process.pid ?? 0;
     const data = { steps: 1, duration_ms: 0 };
+    // Redis is shared: its CPU rate while our consumer idles is other clients' load, which
+    // is subtracted from the run (pro rata of its duration) instead of charged to our jobs.
+    const idleStarted = performance.now();
+    const idleBefore = await redisCpuSeconds(redis);
+    await new Promise(resolve => setTimeout(resolve, IDLE_SAMPLE_MS));
+    const redisBefore = await redisCpuSeconds(redis);
+    const backgroundRate = (redisBefore - idleBefore) / ((performance.now() - idleStarted) / 1000);
+    const workerBefore = processCpuSeconds(pid);
     const started = performance.now();
     for (let i = 0; i < jobs; i += 1000) {
       await queue.addBulk(
         Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'simulation', data })),
       );
     }
-    while ((await queue.getCompletedCount()) < jobs) {
-      if ((await queue.getFailedCount()) > 0) throw new Error(`${kind}: jobs failed`);
+    for (;;) {
+      const counts = await queue.getJobCounts('wait', 'active', 'failed');
+      if ((counts.failed ?? 0) > 0) throw new Error(`${consumer.name}: jobs failed`);
+      if ((counts.wait ?? 0) + (counts.active ?? 0) === 0) break;
       await new Promise(resolve => setTimeout(resolve, 20));
     }
-    return jobs / ((performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    const workerCpu = processCpuSeconds(pid) - workerBefore;
+    const redisCpu = Math.max(0, (await redisCpuSeconds(redis)) - redisBefore - backgroundRate * seconds);
+    return {
+      jobsPerSecond: jobs / seconds,
+      workerUs: (workerCpu / jobs) * 1e6,
+      redisUs: (redisCpu / jobs) * 1e6,
+    };
   } finally {
     await stopChild(child);
     await queue.close();
@@ -142,41 +238,91 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
+interface Summary {
+  jobsPerSecond: number;
+  workerUs: number;
+  redisUs: number;
+  totalUs: number;
+  samples: Sample[];
+}
+
+function summarise(samples: Sample[]): Summary {
+  const workerUs = median(samples.map(s => s.workerUs));
+  const redisUs = median(samples.map(s => s.redisUs));
+  return {
+    jobsPerSecond: median(samples.map(s => s.jobsPerSecond)),
+    workerUs,
+    redisUs,
+    totalUs: median(samples.map(s => s.workerUs + s.redisUs)),
+    samples,
+  };
+}
+
 async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY?.split(',');
+  const consumers = CONSUMERS.filter(c => !only || only.includes(c.name));
+  const baseline = consumers[0];
+  if (!baseline) throw new Error('BENCH_ONLY selects no consumer');
   const redis = new Redis(REDIS_URL);
-  const info = await redis.info('server');
-  const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
-  const rows: string[] = [];
-  const ratios: Record<number, number> = {};
-  for (const [concurrency, jobs] of [
-    [1, 3000],
-    [50, 20000],
-  ] as const) {
-    const raw: number[] = [];
-    const emp: number[] = [];
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+  const loadBefore = os.loadavg()[0] ?? 0;
+  const lines: string[] = [];
+  const verdicts: string[] = [];
+  for (const concurrency of [50, 1]) {
+    const jobs = JOBS[concurrency] ?? 1000;
+    const samples = new Map<string, Sample[]>(consumers.map(c => [c.name, []]));
+    // Interleaved, so a burst of load from other processes hits every consumer alike.
     for (let run = 0; run < RUNS; run++) {
-      raw.push(await throughput('raw', concurrency, jobs, redis));
-      emp.push(await throughput('emp', concurrency, jobs, redis));
+      for (const consumer of consumers) {
+        samples.get(consumer.name)?.push(await measure(consumer, concurrency, jobs, redis));
+      }
     }
-    const ratio = median(emp) / median(raw);
-    ratios[concurrency] = ratio;
-    rows.push(
-      `| ${concurrency} | ${jobs} | ${median(raw).toFixed(0)} | ${median(emp).toFixed(0)} | ${ratio.toFixed(2)} | ${raw.map(v => v.toFixed(0)).join(', ')} / ${emp.map(v => v.toFixed(0)).join(', ')} |`,
+    const base = summarise(samples.get(baseline.name) ?? []);
+    lines.push(
+      '',
+      `Concurrency ${concurrency}, ${jobs} no-op jobs per run, median of ${RUNS} runs; ratios against ${baseline.name}.`,
+      '',
+      '| consumer | jobs/s | × | worker µs/job | Redis µs/job | total µs/job | × | runs: jobs/s; worker+Redis µs |',
+      '|---|---|---|---|---|---|---|---|',
     );
+    for (const consumer of consumers) {
+      const s = summarise(samples.get(consumer.name) ?? []);
+      lines.push(
+        `| ${consumer.name} | ${s.jobsPerSecond.toFixed(0)} | ${(s.jobsPerSecond / base.jobsPerSecond).toFixed(2)} | ` +
+          `${s.workerUs.toFixed(0)} | ${s.redisUs.toFixed(0)} | ${s.totalUs.toFixed(0)} | ${(s.totalUs / base.totalUs).toFixed(2)} | ` +
+          `${s.samples.map(x => x.jobsPerSecond.toFixed(0)).join(' ')}; ${s.samples.map(x => (x.workerUs + x.redisUs).toFixed(0)).join(' ')} |`,
+      );
+      if (consumer.name === 'emp-keep-all') {
+        const speed = s.jobsPerSecond / base.jobsPerSecond;
+        const cpu = s.totalUs / base.totalUs;
+        const speedTarget = concurrency === 50 ? 0.9 : 0.85;
+        verdicts.push(
+          `concurrency ${concurrency}: throughput ${speed.toFixed(2)} × (target ≥ ${speedTarget}: ${speed >= speedTarget ? 'met' : 'MISSED'}), ` +
+            `CPU ${cpu.toFixed(2)} × (target ≤ 1.15: ${cpu <= 1.15 ? 'met' : 'MISSED'})`,
+        );
+      }
+    }
   }
-  const rss = await memory(redis);
+  const rss = process.env.BENCH_MEMORY === '0' ? undefined : await memory(redis);
   await redis.quit();
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     [
-      `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Redis ${redisVersion} on loopback, median of ${RUNS} runs.`,
+      `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Redis ${redisVersion} on loopback; ` +
+        `load average ${loadBefore.toFixed(2)} before, ${(os.loadavg()[0] ?? 0).toFixed(2)} after.`,
+      'Redis CPU is the whole server less its rate in the 0.5 s before each run (other clients): it includes the producer (addBulk, count polls).',
       '',
-      '| concurrency | jobs | raw BullMQ jobs/s | emp-worker jobs/s | ratio | runs (raw / emp) |',
-      '|---|---|---|---|---|---|',
-      ...rows,
+      ...consumers.map(c => `- ${c.name}: ${c.what}`),
+      ...lines,
       '',
-      `Worker RSS: idle ${rss.idle.toFixed(0)} MiB; with 1,000 simulation jobs in flight ${rss.inFlight.toFixed(0)} MiB.`,
-      `Target (emp-worker ≥ 0.85 × raw at concurrency 50): ${(ratios[50] ?? 0) >= 0.85 ? 'met' : 'MISSED'} (${(ratios[50] ?? 0).toFixed(2)}).`,
+      ...(rss
+        ? [
+            `Worker RSS: idle ${rss.idle.toFixed(0)} MiB; with 1,000 simulation jobs in flight ${rss.inFlight.toFixed(0)} MiB.`,
+          ]
+        : []),
+      ...(verdicts.length > 0
+        ? ['Targets (emp-keep-all against raw-default):', ...verdicts.map(v => `- ${v}`)]
+        : []),
       '',
     ].join('\n'),
   );

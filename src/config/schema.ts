@@ -19,9 +19,11 @@ export interface AppConfig {
     lockDuration: number;
     stalledInterval: number;
     maxStalledCount: number;
+    removeCompleted: boolean;
     keepCompletedSeconds: number;
     keepCompletedCount: number;
     keepFailedSeconds: number;
+    bullmqMetrics: boolean;
     maxDataBytes: number;
   };
   /** The Bull Board server (`npm run board`). */
@@ -186,6 +188,12 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         default: 2,
         env: 'WORKER_MAX_STALLED_COUNT',
       },
+      removeCompleted: {
+        doc: 'Remove completed jobs by WORKER_KEEP_COMPLETED_SECONDS/_COUNT; false keeps every one (BullMQ default; Redis grows without bound).',
+        format: formats.boolean,
+        default: true,
+        env: 'WORKER_REMOVE_COMPLETED',
+      },
       keepCompletedSeconds: {
         doc: 'Seconds completed jobs are kept in Redis.',
         format: 'nat',
@@ -203,6 +211,12 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         format: 'nat',
         default: 604800,
         env: 'WORKER_KEEP_FAILED_SECONDS',
+      },
+      bullmqMetrics: {
+        doc: "Record BullMQ's per-minute completed/failed counts in Redis (Queue.getMetrics); costs Redis work on every job.",
+        format: formats.boolean,
+        default: true,
+        env: 'WORKER_BULLMQ_METRICS',
       },
       maxDataBytes: {
         doc: 'Largest job data (as JSON) a job may carry; larger jobs fail at once.',

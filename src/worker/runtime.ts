@@ -144,9 +144,12 @@ export class WorkerRuntime {
       lockDuration: jobs.lockDuration,
       stalledInterval: jobs.stalledInterval,
       maxStalledCount: jobs.maxStalledCount,
-      removeOnComplete: { age: jobs.keepCompletedSeconds, count: jobs.keepCompletedCount },
+      // Each of these costs Redis work on every job (docs/benchmarks.md has the figures).
+      ...(jobs.removeCompleted
+        ? { removeOnComplete: { age: jobs.keepCompletedSeconds, count: jobs.keepCompletedCount } }
+        : {}),
       removeOnFail: { age: jobs.keepFailedSeconds },
-      metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+      ...(jobs.bullmqMetrics ? { metrics: { maxDataPoints: MetricsTime.ONE_WEEK } } : {}),
     });
     worker.on('error', error => logger.warn('worker error', { error: error.message }));
     worker.on('lockRenewalFailed', jobIds => {

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import convict from 'convict';
 import { registerFormats } from '../../src/config/formats.js';
@@ -11,66 +10,21 @@ import {
 } from '../../src/connectors/services/example/index.js';
 import type { Connector } from '../../src/connectors/types.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
+import { startFakeLingo, type FakeLingoServer } from '../fakes/lingo/server.js';
 import { waitUntil } from '../helpers/runtime.js';
 import { testContext } from '../helpers/job-context.js';
 
 const KEY = 'lingo-key-123456';
 
-/** A fake of the made-up Lingo API the guide's example drives. */
-interface Translation {
-  uid: string;
-  text: string;
-  polls: number;
-  cancelled: boolean;
-}
-
 describe('the worked example of docs/writing-a-connector.md (Lingo)', () => {
-  let server: TestServer;
-  const translations = new Map<string, Translation>();
-  const seen: string[] = [];
+  let server: FakeLingoServer;
+  let translations: FakeLingoServer['translations'];
+  let seen: string[];
   let connector: Connector;
 
   beforeAll(async () => {
-    const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-      const path = req.url ?? '';
-      seen.push(`${req.method} ${path}`);
-      const send = (status: number, body: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      if (path === '/v2/ping') return send(200, { pong: true });
-      if (req.headers.authorization !== `Bearer ${KEY}`) return send(401, { message: 'bad key' });
-      if (req.method === 'POST' && path === '/v2/translations') {
-        const body = JSON.parse(await readBody(req)) as { text: string; target_lang: string };
-        const uid = `tr_${translations.size + 1}`;
-        translations.set(uid, { uid, text: body.text, polls: 0, cancelled: false });
-        return send(202, { translation: { uid, state: 'QUEUED' } });
-      }
-      const match = /^\/v2\/translations\/(tr_\d+)(\/text)?$/.exec(path);
-      const translation = match ? translations.get(match[1] ?? '') : undefined;
-      if (!translation) return send(404, { message: 'no such translation' });
-      if (req.method === 'DELETE') {
-        translation.cancelled = true;
-        return send(200, {});
-      }
-      if (match?.[2]) return send(200, { text: translation.text.split('').reverse().join('') });
-      translation.polls++;
-      const { uid, polls } = translation;
-      if (translation.text === 'fail me') {
-        return send(200, {
-          translation: { uid, state: 'FAILED', failure: { reason: 'unsupported language pair' } },
-        });
-      }
-      if (translation.text === 'forever' || polls < 2) {
-        return send(200, { translation: { uid, state: polls === 0 ? 'QUEUED' : 'WORKING', percent: 40 } });
-      }
-      if (polls < 4) return send(200, { translation: { uid, state: 'WORKING', percent: 50 * (polls - 1) } });
-      return send(200, { translation: { uid, state: 'DONE', percent: 100 } });
-    };
-    server = await startHttpServer((req, res) => {
-      handle(req, res).catch(() => res.destroy());
-    });
+    server = await startFakeLingo(KEY);
+    ({ translations, seen } = server);
     registerFormats();
     const config = convict<LingoConfig>(configSchema, {
       env: {
