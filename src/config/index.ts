@@ -4,6 +4,7 @@ import convict from 'convict';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
 import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
+import { describeError } from '../logging/errors.js';
 
 export type { AppConfig, ConnectorSchemas } from './schema.js';
 
@@ -147,7 +148,7 @@ export function fallbackEnvName(keyPath: string, name: string): string | undefin
 
 /** Turns convict's `a.b: message: value was "x"` lines into lines naming the env variable. */
 function describeConvictError(error: unknown, envNames: Map<string, string>, env: NodeJS.ProcessEnv): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = describeError(error);
   const lines = text
     .split('\n')
     .map(line => line.trim())

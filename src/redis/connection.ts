@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { describeError } from '../logging/errors.js';
 
 /** Redis could not be reached or is unfit for BullMQ; the message says what to do. */
 export class RedisUnavailableError extends Error {
@@ -109,5 +110,5 @@ function compareVersions(a: string, b: string): number {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return describeError(error);
 }

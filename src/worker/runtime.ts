@@ -14,6 +14,7 @@ import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from '../redis/connection.js';
+import { describeError } from '../logging/errors.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
@@ -90,7 +91,7 @@ export class WorkerRuntime {
     await Promise.all([...this.runtimes.values()].map(runtime => this.startConnector(runtime)));
     await this.beat();
     this.heartbeatTimer = setInterval(() => {
-      this.beat().catch((error: unknown) => this.logger.warn('heartbeat failed', { error: String(error) }));
+      this.beat().catch((error: unknown) => this.logger.warn('heartbeat failed', { error: describeError(error) }));
     }, this.config.heartbeatInterval * 1000);
     this.heartbeatTimer.unref();
     this.logger.info(`worker ${this.config.workerId} ready`, {
@@ -178,7 +179,7 @@ export class WorkerRuntime {
     try {
       runtime.capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
     } catch (error) {
-      this.logger.warn(`could not read ${connector.name} capabilities`, { error: String(error) });
+      this.logger.warn(`could not read ${connector.name} capabilities`, { error: describeError(error) });
     }
     await runtime.gate.start();
   }

@@ -1,7 +1,7 @@
 import type { Method } from 'got';
 import { abortStopsServiceWork } from '../../abort.js';
 import { abortableSleep } from '../../abortable-sleep.js';
-import { ProtocolError, RateLimitedError, ServiceFailedError } from '../../errors.js';
+import { ProtocolError, ServiceFailedError, hasErrorCode, rateLimitWaitMs } from '../../errors.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
@@ -11,6 +11,7 @@ import {
 } from '../http/service.js';
 import type { Capabilities, Connector, HealthResult, JobContext } from '../../types.js';
 import { isPlainObject } from '../../validate.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** Checkpoint key holding the service's id of the job (read back by a retried attempt). */
 export const EXTERNAL_JOB_ID = 'external_job_id';
@@ -250,8 +251,8 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
           (status >= 200 && status < 300) || (reattaching && (status === 404 || status === 410)),
       });
     } catch (error) {
-      if (error instanceof RateLimitedError) {
-        return { kind: 'limited', wait: error.retryAfterMs ?? this.options.pollIntervalMs };
+      if (hasErrorCode(error, 'ERR_RATE_LIMITED')) {
+        return { kind: 'limited', wait: rateLimitWaitMs(error) ?? this.options.pollIntervalMs };
       }
       throw error;
     }
@@ -313,7 +314,7 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
       await ctx.log(`asked ${service} to cancel job ${jobId}`);
     } catch (error) {
       ctx.logger.warn(`could not cancel ${service} job ${jobId}`, {
-        error: error instanceof Error ? error.message : String(error),
+        error: describeError(error),
       });
     }
   }

@@ -1,6 +1,6 @@
 import type { Method } from 'got';
 import { abortKind } from '../../abort.js';
-import { InvalidInputError, ServiceTimeoutError } from '../../errors.js';
+import { InvalidInputError, hasErrorCode } from '../../errors.js';
 import { HttpClient, type HttpResponse } from '../http/client.js';
 import type { Capabilities, Connector, HealthResult, JobContext } from '../../types.js';
 import { isPlainObject } from '../../validate.js';
@@ -10,6 +10,7 @@ import {
   probeHealth,
   type RestServiceOptions,
 } from '../http/service.js';
+import { describeError } from '../../../logging/errors.js';
 
 /**
  * Base of connectors that make one blocking HTTP call per job (the seed's RESTSyncConnector).
@@ -117,7 +118,7 @@ export abstract class RestSyncConnector<TJob> implements Connector {
     } catch (error) {
       if (!signal.aborted && !ctx.signal.aborted) {
         ctx.logger.debug('progress monitor stopped', {
-          error: error instanceof Error ? error.message : String(error),
+          error: describeError(error),
         });
       }
     }
@@ -131,7 +132,7 @@ export abstract class RestSyncConnector<TJob> implements Connector {
       );
     } catch (error) {
       ctx.logger.warn(`could not ask ${this.options.service} to stop the job`, {
-        error: error instanceof Error ? error.message : String(error),
+        error: describeError(error),
       });
     }
   }
@@ -143,7 +144,7 @@ export abstract class RestSyncConnector<TJob> implements Connector {
  * so the next attempt starts over and the old work would only hold the service).
  */
 function shouldStopService(signal: AbortSignal, error: unknown): boolean {
-  return signal.aborted || error instanceof ServiceTimeoutError;
+  return signal.aborted || hasErrorCode(error, 'ERR_SERVICE_TIMEOUT');
 }
 
 /** A flat JSON object as query parameters; anything else is bad input for a GET. */

@@ -1,10 +1,12 @@
 import type { Logger } from 'winston';
 import { abortReason } from '../../abort.js';
+import { coerceError } from '../../errors.js';
 import { HttpClient, authorizationHeader, type HttpAuth } from '../http/client.js';
 import type { Capabilities, Connector, ConnectorDeps, HealthResult, JobContext } from '../../types.js';
 import type { WebSocketServiceConfig } from './config.js';
 import { ServiceSocket, safeUrl } from './socket.js';
 import { MessageStream } from './stream.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** Backoff of reconnect attempts while jobs are listening: 0.25 s doubling to 5 s, with jitter. */
 const RECONNECT_BASE_MS = 250;
@@ -144,7 +146,7 @@ export abstract class WebSocketConnector<
         },
         (error: unknown) => {
           signal.removeEventListener('abort', onAbort);
-          reject(error instanceof Error ? error : new Error(String(error)));
+          reject(coerceError(error));
         },
       );
     });
@@ -229,7 +231,7 @@ export abstract class WebSocketConnector<
             this.logger.info(`${this.service} WebSocket reopened`);
           },
           (error: unknown) => {
-            this.logger.warn(`${this.service} WebSocket reconnect failed`, { error: String(error) });
+            this.logger.warn(`${this.service} WebSocket reconnect failed`, { error: describeError(error) });
             this.scheduleReconnect();
           },
         );

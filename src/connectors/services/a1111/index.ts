@@ -30,6 +30,7 @@ import {
   requireObject,
   type JsonObject,
 } from '../../validate.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** Logged at start-up and shown by `emp-worker details a1111`. */
 export const VERSION = '1.0.0';
@@ -219,7 +220,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
       } catch (error) {
         if (signal.aborted) return;
         ctx.logger.debug('A1111 progress poll failed', {
-          error: error instanceof Error ? error.message : String(error),
+          error: describeError(error),
         });
         continue;
       }
@@ -303,7 +304,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
         isPlainObject(item) && typeof item[field] === 'string' ? [item[field]] : [],
       );
     } catch (error) {
-      return { error: error instanceof Error ? error.message : String(error) };
+      return { error: describeError(error) };
     }
   }
 }

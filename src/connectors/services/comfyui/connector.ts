@@ -13,6 +13,7 @@ import {
   clip,
   describeNodeError,
   describePromptRejection,
+  firstNodeError,
   executionError,
   historyFailure,
   interruptedError,
@@ -22,6 +23,7 @@ import {
   type PromptState,
 } from './protocol.js';
 import { parseComfyJob, type ComfyJob } from './workflow.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** The checkpoint key holding the job's ComfyUI prompt id (read back on a retried attempt). */
 export const PROMPT_ID_KEY = 'prompt_id';
@@ -117,7 +119,14 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
     } catch {
       body = response.text;
     }
-    if (response.status === 400) throw new ServiceRejectedError(describePromptRejection(400, body));
+    if (response.status === 400) {
+      throw new ServiceRejectedError(describePromptRejection(400, body), {
+        service: 'ComfyUI',
+        endpoint: `POST ${this.config.apiPrefix}/prompt`,
+        status: 400,
+        ...firstNodeError(body),
+      });
+    }
     const returned = isPlainObject(body) ? body.prompt_id : undefined;
     if (typeof returned !== 'string' || returned === '') throw missingPromptId(body);
     if (returned !== proposedId) await ctx.checkpoint.set(PROMPT_ID_KEY, returned);
@@ -305,7 +314,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         await ctx.log(`removed prompt_id ${promptId} from ComfyUI's queue`);
       }
     } catch (error) {
-      ctx.logger.warn(`could not tell ComfyUI to stop prompt ${promptId}`, { error: String(error) });
+      ctx.logger.warn(`could not tell ComfyUI to stop prompt ${promptId}`, { error: describeError(error) });
     }
   }
 
@@ -321,7 +330,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         detail: `ComfyUI${version ? ` ${version}` : ''} at ${this.httpBaseUrl()} answers ${this.config.apiPrefix}/system_stats; ${devices.length} device(s)${devices.length ? `: ${devices.join(', ')}` : ''}`,
       };
     } catch (error) {
-      return { healthy: false, detail: error instanceof Error ? error.message : String(error) };
+      return { healthy: false, detail: describeError(error) };
     }
   }
 
@@ -358,7 +367,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
           .length,
       };
     } catch (error) {
-      return { ...capabilities, service_error: error instanceof Error ? error.message : String(error) };
+      return { ...capabilities, service_error: describeError(error) };
     }
   }
 

@@ -1,6 +1,7 @@
 import type { HttpClient } from '../../protocols/http/client.js';
 import { isPlainObject, type JsonObject } from '../../validate.js';
 import type { HistoryEntry } from './protocol.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** One output file as returned to the producer. */
 export interface OutputFile extends JsonObject {
@@ -123,7 +124,7 @@ async function inlineFile(file: OutputFile, budget: number, options: CollectOpti
     return response.body.length;
   } catch (error) {
     if (options.signal.aborted) throw error;
-    file.inline_skipped = `could not fetch it: ${error instanceof Error ? error.message : String(error)}`;
+    file.inline_skipped = `could not fetch it: ${describeError(error)}`;
     return 0;
   }
 }
