@@ -31,7 +31,7 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
   try {
     let capabilities: ConnectorDetails['capabilities'];
     try {
-      capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
+      capabilities = (await connector.getCapabilities?.(AbortSignal.timeout(10_000))) ?? {};
     } catch (error) {
       capabilities = { error: describeError(error) };
     }
@@ -46,7 +46,7 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
     const redacted = redactedConfig(config) as { connectors?: Record<string, unknown> };
     return {
       connector: name,
-      version: connector.version,
+      version: definition.version,
       description: definition.description,
       queue: slice.jobType,
       concurrency: slice.concurrency,

@@ -119,9 +119,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
 
       const ctx: JobContext = {
         id: jobId,
-        queue: deps.queue,
         data: job.data,
-        attempt: job.attemptsMade + 1,
         get signal() {
           return signal();
         },

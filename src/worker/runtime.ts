@@ -19,6 +19,8 @@ import { describeError } from '../logging/errors.js';
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
   connector: Connector;
+  /** The definition's version (the one place a connector states it). */
+  version: string;
   config: CommonConnectorConfig;
   worker: Worker<unknown, JobResult>;
   gate: HealthGate;
@@ -165,19 +167,27 @@ export class WorkerRuntime {
       prefix: this.config.queuePrefix,
       skipMetasUpdate: true,
     });
-    this.runtimes.set(name, { connector, config, worker, gate, capabilities: {}, readOnlyQueue });
+    this.runtimes.set(name, {
+      connector,
+      version: definition.version,
+      config,
+      worker,
+      gate,
+      capabilities: {},
+      readOnlyQueue,
+    });
   }
 
   private async startConnector(runtime: ConnectorRuntime): Promise<void> {
-    const { connector, config } = runtime;
-    this.logger.info(`connector ${connector.name} ${connector.version} on queue "${config.jobType}"`, {
+    const { connector, config, version } = runtime;
+    this.logger.info(`connector ${connector.name} ${version} on queue "${config.jobType}"`, {
       connector: connector.name,
-      version: connector.version,
+      version,
       concurrency: config.concurrency,
       timeout_s: config.timeout,
     });
     try {
-      runtime.capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
+      runtime.capabilities = (await connector.getCapabilities?.(AbortSignal.timeout(10_000))) ?? {};
     } catch (error) {
       this.logger.warn(`could not read ${connector.name} capabilities`, { error: describeError(error) });
     }
@@ -243,7 +253,7 @@ export class WorkerRuntime {
       stopping: this.stopping,
       connectors: [...this.runtimes.values()].map(runtime => ({
         name: runtime.connector.name,
-        version: runtime.connector.version,
+        version: runtime.version,
         queue: runtime.config.jobType,
         concurrency: runtime.config.concurrency,
         healthy: runtime.gate.state.healthy,

@@ -134,6 +134,7 @@ function gatedRegistry(health: { result: HealthResult; checks: number }) {
   return {
     simulation: defineConnector<SimulationConfig & CommonConnectorConfig>({
       name: 'simulation',
+      version: simulation.version,
       description: 'simulation with a controllable health check',
       configSchema: simulation.configSchema as Schema<SimulationConfig>,
       create: config => {

@@ -2,7 +2,7 @@ import type { Method } from 'got';
 import { abortKind } from '../../abort.js';
 import { InvalidInputError, hasErrorCode } from '../../errors.js';
 import { HttpClient, type HttpResponse } from '../http/client.js';
-import type { Capabilities, Connector, HealthResult, JobContext } from '../../types.js';
+import type { Connector, HealthResult, JobContext } from '../../types.js';
 import { isPlainObject } from '../../validate.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
@@ -13,17 +13,16 @@ import {
 import { describeError } from '../../../logging/errors.js';
 
 /**
- * Base of connectors that make one blocking HTTP call per job (the seed's RESTSyncConnector).
+ * Base of connectors that make one blocking HTTP call per job.
  * It owns the mechanics: the shared client (auth, USE_SSL, timeouts, size cap, error
  * classification), the job's abort signal on the call, an optional progress monitor
  * that runs while the call blocks, and telling the service to stop on cancel/timeout.
- * A subclass supplies the hooks: {@link parseJob}, {@link getEndpoint}, {@link getMethod},
- * {@link buildRequestBody}, {@link parseResponse}, and optionally
- * {@link monitorServiceProgress}, {@link stopServiceJob} and {@link getCapabilities}.
+ * A subclass supplies {@link parseJob}, {@link getEndpoint} and {@link buildRequestBody};
+ * {@link getMethod} (POST) and {@link parseResponse} (the JSON) have defaults; it may add
+ * {@link monitorServiceProgress}, {@link stopServiceJob} and `getCapabilities`.
  */
 export abstract class RestSyncConnector<TJob> implements Connector {
   abstract readonly name: string;
-  abstract readonly version: string;
   /** The one HTTP client of this connector's service. */
   protected readonly http: HttpClient;
 
@@ -109,8 +108,6 @@ export abstract class RestSyncConnector<TJob> implements Connector {
   async checkHealth(signal: AbortSignal): Promise<HealthResult> {
     return probeHealth(this.http, this.options.healthEndpoint, signal);
   }
-
-  abstract getCapabilities(signal: AbortSignal): Promise<Capabilities>;
 
   private async runMonitor(job: TJob, ctx: JobContext, signal: AbortSignal): Promise<void> {
     try {

@@ -189,12 +189,6 @@ export class ServiceSocket {
     return () => this.closeListeners.delete(listener);
   }
 
-  /** Sends a JSON text frame. */
-  sendJson(value: unknown): void {
-    if (!this.open) throw new ServiceUnavailableError('WebSocket is not open');
-    this.ws.send(JSON.stringify(value));
-  }
-
   /** Closes cleanly (close handshake, then a hard stop if the peer does not answer). */
   close(): Promise<void> {
     if (this.ws.readyState === WebSocket.CLOSED) {

@@ -146,7 +146,6 @@ interface A1111Progress {
  */
 export class A1111Connector extends RestSyncConnector<A1111Job> {
   readonly name = 'a1111';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: A1111Config,
@@ -312,6 +311,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
 /** Registry entry of the `a1111` connector. */
 export const a1111Connector = defineConnector<A1111Config>({
   name: 'a1111',
+  version: VERSION,
   description: 'AUTOMATIC1111 Stable Diffusion WebUI over /sdapi/v1 (WORKER_A1111_*)',
   configSchema,
   create: (config, deps) => new A1111Connector(config, deps.logger),

@@ -40,7 +40,6 @@ const STOP_TIMEOUT_MS = 5000;
  */
 export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
   readonly name = 'comfyui';
-  readonly version = VERSION;
   /** This worker's ComfyUI client id: messages of the prompts it submits come to its socket. */
   readonly clientId = randomUUID().replace(/-/g, '');
   private readonly viewHttp: HttpClient;

@@ -48,7 +48,6 @@ const configSchema: Schema<RestConfig> = {
  */
 export class RestConnector extends RestSyncConnector<JsonObject> {
   readonly name = 'rest';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: RestConfig,
@@ -90,6 +89,7 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
 /** Registry entry of the `rest` connector. */
 export const restConnector = defineConnector<RestConfig>({
   name: 'rest',
+  version: VERSION,
   description: 'Any JSON REST API, one blocking call per job (WORKER_REST_*)',
   configSchema,
   create: (config, deps) => new RestConnector(config, deps.logger),
