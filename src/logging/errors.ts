@@ -43,20 +43,23 @@ export function errorChain(value: unknown, maxDepth = MAX_CAUSE_DEPTH): ErrorLin
 
 /**
  * One line: the message, then each cause (`← caused by: …`) with its code when the
- * message does not already say it. What replaces `String(error)` in logs and messages.
+ * cause's message does not already say it. What replaces `String(error)` in logs and messages.
  */
 export function describeError(value: unknown, maxDepth = MAX_CAUSE_DEPTH): string {
   const links = errorChain(value, maxDepth);
   if (links.length === 0) return String(value);
   const parts: string[] = [];
   let previous: string | undefined;
-  for (const link of links) {
-    const text = link.code && !link.message.includes(link.code) ? `${link.message} (${link.code})` : link.message;
+  for (const [index, link] of links.entries()) {
+    // The outer error's code is the caller's to show (failure reasons lead with it); a
+    // cause's code (ECONNREFUSED, ERR_PROTOCOL) is what the message may leave out.
+    const withCode = index > 0 && link.code !== undefined && !link.message.includes(link.code);
+    const text = withCode ? `${link.message} (${link.code})` : link.message;
     // A wrapper that repeats its cause's message adds nothing.
     if (text !== previous && text !== '') parts.push(text);
     previous = text;
   }
-  return parts.length > 0 ? parts.join(' ← caused by: ') : links[0]?.name ?? 'error';
+  return parts.length > 0 ? parts.join(' ← caused by: ') : (links[0]?.name ?? 'error');
 }
 
 /** Options of {@link errorLogFields}. */
