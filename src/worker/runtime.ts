@@ -29,7 +29,7 @@ interface ConnectorRuntime {
   readOnlyQueue: Queue;
 }
 
-/** The heartbeat record `emp-worker status` reads (DESIGN §7). */
+/** The heartbeat record `emp-worker status` reads (docs/architecture.md, "Heartbeats"). */
 export interface HeartbeatRecord {
   id: string;
   host: string;
@@ -93,7 +93,9 @@ export class WorkerRuntime {
     await Promise.all([...this.runtimes.values()].map(runtime => this.startConnector(runtime)));
     await this.beat();
     this.heartbeatTimer = setInterval(() => {
-      this.beat().catch((error: unknown) => this.logger.warn('heartbeat failed', { error: describeError(error) }));
+      this.beat().catch((error: unknown) =>
+        this.logger.warn('heartbeat failed', { error: describeError(error) }),
+      );
     }, this.config.heartbeatInterval * 1000);
     this.heartbeatTimer.unref();
     this.logger.info(`worker ${this.config.workerId} ready`, {

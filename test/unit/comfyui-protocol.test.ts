@@ -14,7 +14,7 @@ const graph = {
   '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'x' } },
 };
 
-describe('parseComfyJob: the three payload forms of DESIGN §5', () => {
+describe('parseComfyJob: the three payload forms of docs/connectors/comfyui.md', () => {
   test('a bare graph', () => {
     expect(parseComfyJob(graph)).toEqual({ prompt: graph, extraData: undefined });
   });

@@ -10,7 +10,7 @@ import {
 } from '../../errors.js';
 import { describeError } from '../../../logging/errors.js';
 
-/** Credentials of a service; an API key wins over username/password (DESIGN §4). */
+/** Credentials of a service; an API key wins over username/password (see {@link authorizationHeader}). */
 export interface HttpAuth {
   apiKey?: string;
   username?: string;

@@ -32,7 +32,7 @@ export const PROMPT_ID_KEY = 'prompt_id';
 const STOP_TIMEOUT_MS = 5000;
 
 /**
- * Runs API-format workflows on a stock ComfyUI (reference §1): one WebSocket per worker
+ * Runs API-format workflows on a stock ComfyUI (docs/connectors/comfyui.md): one WebSocket per worker
  * (a fixed `clientId`) shared by its jobs, `POST /prompt` with that `client_id`, progress
  * from the prompt's messages (filtered by `prompt_id`), outputs from `/history`.
  * It re-attaches to a prompt an earlier attempt submitted, polls when the socket drops

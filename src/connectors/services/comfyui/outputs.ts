@@ -12,7 +12,7 @@ export interface OutputFile extends JsonObject {
   url: string;
 }
 
-/** The connector's result (DESIGN §6). */
+/** The connector's result (`output` of the job's return value; docs/connectors/comfyui.md). */
 export interface ComfyOutput {
   prompt_id: string;
   /** node id → the node's UI output: `images`, `gifs`, `audio`, `text`, ... as ComfyUI reports them. */

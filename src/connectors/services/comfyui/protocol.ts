@@ -3,7 +3,7 @@ import { isPlainObject, type JsonObject } from '../../validate.js';
 
 /**
  * ComfyUI's wire shapes, read defensively: every field not guaranteed on all versions
- * (reference §1.12 and §5) is optional, and shapes that changed (string vs object
+ * (several came in 2024-2025, see docs/connectors/comfyui.md) is optional, and shapes that changed (string vs object
  * `error`, list vs object `node_errors`) are both accepted.
  */
 

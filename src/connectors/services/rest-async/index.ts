@@ -25,7 +25,7 @@ import { requireObject, type JsonObject } from '../../validate.js';
 /** Logged at start-up and shown by `emp-worker details rest_async`. */
 export const VERSION = '1.0.0';
 
-/** `rest_async` settings: `WORKER_REST_ASYNC_*` (DESIGN §4). */
+/** `rest_async` settings: `WORKER_REST_ASYNC_*` (docs/configuration.md). */
 export interface RestAsyncConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   submitEndpoint: string;
   /** Template with `{job_id}`. */

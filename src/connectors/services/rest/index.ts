@@ -24,7 +24,7 @@ import { requireObject, type JsonObject } from '../../validate.js';
 /** Logged at start-up and shown by `emp-worker details rest`. */
 export const VERSION = '1.0.0';
 
-/** `rest` settings: `WORKER_REST_*` (DESIGN §4). */
+/** `rest` settings: `WORKER_REST_*` (docs/configuration.md). */
 export interface RestConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   /** Path every job is POSTed to. */
   endpoint: string;
