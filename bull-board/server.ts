@@ -73,9 +73,7 @@ async function main(): Promise<number> {
 main().then(
   code => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(
-      `Bull Board failed to start: ${describeError(error)}\n`,
-    );
+    process.stderr.write(`Bull Board failed to start: ${describeError(error)}\n`);
     process.exit(1);
   },
 );

@@ -35,9 +35,6 @@ export function parseJsonArgument(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CliError(
-      `${what} is not valid JSON: ${describeError(error)}`,
-      EXIT.usage,
-    );
+    throw new CliError(`${what} is not valid JSON: ${describeError(error)}`, EXIT.usage);
   }
 }

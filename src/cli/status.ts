@@ -63,9 +63,7 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     }
     return { workers, queues };
   } catch (error) {
-    throw new CliError(
-      `could not read status from Redis: ${describeError(error)}`,
-    );
+    throw new CliError(`could not read status from Redis: ${describeError(error)}`);
   } finally {
     connection.disconnect();
   }

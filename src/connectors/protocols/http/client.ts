@@ -171,7 +171,10 @@ export class HttpClient {
         options,
       );
     }
-    return new ServiceUnavailableError(`${this.service} request ${what} failed: ${describeError(error)}`, options);
+    return new ServiceUnavailableError(
+      `${this.service} request ${what} failed: ${describeError(error)}`,
+      options,
+    );
   }
 
   private statusError(response: HttpResponse, request: HttpRequest, url: URL): ConnectorError {
