@@ -146,6 +146,7 @@ describe('history and queue readers', () => {
       'ComfyUI execution error in node 5 (KSampler) of prompt p1: torch.OutOfMemoryError: CUDA out of memory',
     );
     expect(error?.retryable).toBe(false);
+    expect(error).toMatchObject({ service: 'ComfyUI', nodeId: '5' });
   });
   test('an interrupted prompt says so', () => {
     const error = historyFailure('p1', {
