@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import convict from 'convict';
@@ -12,6 +11,7 @@ import type { Connector } from '../../src/connectors/types.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
 import { testContext } from '../helpers/job-context.js';
+import { expectGuideExcerptsIn } from '../helpers/guide.js';
 
 const KEY = 'summa-key-8a61f0';
 
@@ -101,12 +101,6 @@ describe('the sync example of docs/writing-a-connector.md (Summa)', () => {
   });
 
   test('every code excerpt in the guide marked as from the sync example is in it, verbatim', () => {
-    const guide = fs.readFileSync('docs/writing-a-connector.md', 'utf8');
-    const source = fs.readFileSync('src/connectors/services/example/sync.ts', 'utf8');
-    const excerpts = [
-      ...guide.matchAll(/```ts\n\/\/ from src\/connectors\/services\/example\/sync\.ts\n([\s\S]*?)```/g),
-    ].map(m => m[1] ?? '');
-    expect(excerpts.length).toBeGreaterThanOrEqual(1);
-    for (const excerpt of excerpts) expect(source).toContain(excerpt.trimEnd());
+    expectGuideExcerptsIn('src/connectors/services/example/sync.ts', 1);
   });
 });
