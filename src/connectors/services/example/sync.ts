@@ -48,6 +48,7 @@ export class SummaConnector extends RestSyncConnector<SummaJob> {
       http: config, // base URL, USE_SSL, credentials and response cap from WORKER_SUMMA_*
       requestTimeoutMs: wholeJobCallTimeoutMs(config.timeout), // the call is the whole job
       healthEndpoint: '/v1/health', // what checkHealth GETs
+      endpoint: '/v1/summaries', // where every job is POSTed (getMethod's default)
       logger,
     });
   }
@@ -60,10 +61,6 @@ export class SummaConnector extends RestSyncConnector<SummaJob> {
     }
     const maxWords = optionalInteger(body, 'max_words', { min: 1, max: 1000 }) ?? 100;
     return { text: body.text, maxWords };
-  }
-
-  protected getEndpoint(): string {
-    return '/v1/summaries';
   }
 
   protected buildRequestBody(job: SummaJob): unknown {

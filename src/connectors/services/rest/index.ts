@@ -58,16 +58,13 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
       http: config,
       requestTimeoutMs: wholeJobCallTimeoutMs(config.timeout),
       healthEndpoint: config.healthEndpoint,
+      endpoint: config.endpoint,
       logger,
     });
   }
 
   protected parseJob(data: unknown): JsonObject {
     return requireObject(data);
-  }
-
-  protected getEndpoint(): string {
-    return this.config.endpoint;
   }
 
   protected buildRequestBody(job: JsonObject, ctx: JobContext): unknown {
