@@ -64,8 +64,9 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<RedisCh
       await redis.connect();
     } catch (error) {
       throw new RedisUnavailableError(
-        `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${errorText(cause ?? error).replace(/\.+$/, '')}. ` +
+        `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${describeError(cause ?? error).replace(/\.+$/, '')}. ` +
           'Start one (e.g. `redis-server` or `docker compose up -d redis`) or point REDIS_URL at yours.',
+        { cause: cause ?? error },
       );
     }
     const info = await redis.info('server');
@@ -107,8 +108,4 @@ function compareVersions(a: string, b: string): number {
     if (diff !== 0) return diff;
   }
   return 0;
-}
-
-function errorText(error: unknown): string {
-  return describeError(error);
 }
