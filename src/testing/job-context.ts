@@ -14,11 +14,9 @@ export interface RecordingContext extends JobContext {
 /** Options of {@link testContext}. */
 export interface TestContextOptions {
   id?: string;
-  queue?: string;
   /** What an "earlier attempt" left in the checkpoint. */
   checkpoint?: Record<string, unknown>;
   signal?: AbortSignal;
-  attempt?: number;
 }
 
 /** Builds a context with an optional checkpoint from an earlier attempt and an abort signal. */
@@ -34,9 +32,7 @@ export function testContext(data: unknown, options: TestContextOptions = {}): Re
   };
   return {
     id: options.id ?? 'job-1',
-    queue: options.queue ?? 'test',
     data,
-    attempt: options.attempt ?? 1,
     signal: options.signal ?? new AbortController().signal,
     progress: update => progressSeen.push(update),
     log: async line => {

@@ -1,4 +1,5 @@
 import { describe, test, beforeAll, afterAll } from '@jest/globals';
+import { expectGuideExcerptsIn } from '../helpers/guide.js';
 import { lingoConnector } from '../../src/connectors/services/example/index.js';
 import { connectorContract } from '../../src/testing/connector-contract.js';
 import { startFakeLingo } from '../fakes/lingo/server.js';
@@ -23,3 +24,7 @@ connectorContract(
     secrets: [API_KEY],
   },
 );
+
+test('docs/writing-a-connector.md shows this file as it is', () => {
+  expectGuideExcerptsIn('test/contract/example.test.ts', 1);
+});
