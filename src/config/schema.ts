@@ -213,7 +213,7 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         env: 'WORKER_KEEP_FAILED_SECONDS',
       },
       bullmqMetrics: {
-        doc: "Record BullMQ's per-minute completed/failed counts in Redis (Queue.getMetrics); costs Redis work on every job.",
+        doc: "Record BullMQ's per-minute completed/failed counts in Redis (Bull Board's throughput graph); a little Redis work per job.",
         format: formats.boolean,
         default: true,
         env: 'WORKER_BULLMQ_METRICS',
