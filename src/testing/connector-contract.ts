@@ -3,6 +3,7 @@ import { JobAbortError } from '../connectors/abort.js';
 import type { ConnectorError } from '../connectors/errors.js';
 import type { Connector } from '../connectors/types.js';
 import { classifyFailure, failureReason } from '../worker/failure.js';
+import { raceTimeout } from '../worker/runtime.js';
 import { refusedUrl, startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { testContext, type RecordingContext } from './job-context.js';
 
@@ -54,10 +55,16 @@ export interface ConnectorContractAdapter {
   testTimeoutMs?: number;
 }
 
-/** 4xx answers the error table classifies `ERR_SERVICE_REJECTED` (not 408/429, which are retried). */
-const REJECTED_STATUSES = [400, 403];
-/** 5xx answers, classified `ERR_SERVICE_UNAVAILABLE`. */
-const UNAVAILABLE_STATUSES = [500, 503];
+/**
+ * Answers and their classification in the README's error table: 4xx (other than 408/429,
+ * which are retried) is `ERR_SERVICE_REJECTED`, 5xx is `ERR_SERVICE_UNAVAILABLE`.
+ */
+const STATUS_CASES: ReadonlyArray<readonly [number, ConnectorError['code'], boolean]> = [
+  [400, 'ERR_SERVICE_REJECTED', false],
+  [403, 'ERR_SERVICE_REJECTED', false],
+  [500, 'ERR_SERVICE_UNAVAILABLE', true],
+  [503, 'ERR_SERVICE_UNAVAILABLE', true],
+];
 
 /**
  * Registers the connector contract for one connector: progress never decreases and stays
@@ -148,7 +155,7 @@ export function connectorContract(t: ContractTestFunctions, adapter: ConnectorCo
           controller.abort(new JobAbortError({ kind: 'cancel', reason: 'connector contract' }));
         }
         assert.ok(started, 'the long job ended before it could be aborted');
-        const settled = await settlesWithin(outcome, abortBound);
+        const settled = await raceTimeout(outcome, abortBound);
         assert.ok(settled, `the job was still running ${abortBound} ms after its signal aborted`);
       },
       timeout,
@@ -200,30 +207,14 @@ export function connectorContract(t: ContractTestFunctions, adapter: ConnectorCo
       assertNoSecret(causeChain(failure), secrets, `${what}: the failure's cause chain`);
     };
 
-    for (const status of REJECTED_STATUSES) {
+    for (const [status, code, retryable] of STATUS_CASES) {
       t.test(
-        `a ${status} answer fails ERR_SERVICE_REJECTED, not retried`,
+        `a ${status} answer fails ${code}, ${retryable ? 'retried' : 'not retried'}`,
         async () => {
           const faults = requireProxy(proxy);
           faults.answerWith(status);
           try {
-            await failsAs(connector, 'ERR_SERVICE_REJECTED', false, `service answered ${status}`);
-          } finally {
-            faults.answerWith(undefined);
-          }
-        },
-        timeout,
-      );
-    }
-
-    for (const status of UNAVAILABLE_STATUSES) {
-      t.test(
-        `a ${status} answer fails ERR_SERVICE_UNAVAILABLE, retried`,
-        async () => {
-          const faults = requireProxy(proxy);
-          faults.answerWith(status);
-          try {
-            await failsAs(connector, 'ERR_SERVICE_UNAVAILABLE', true, `service answered ${status}`);
+            await failsAs(connector, code, retryable, `service answered ${status}`);
           } finally {
             faults.answerWith(undefined);
           }
@@ -280,17 +271,5 @@ async function until(predicate: () => boolean, timeoutMs: number): Promise<void>
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`not running after ${timeoutMs} ms`);
     await new Promise(resolve => setTimeout(resolve, 10));
-  }
-}
-
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>(resolve => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }

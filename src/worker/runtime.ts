@@ -331,7 +331,8 @@ export class WorkerRuntime {
   }
 }
 
-async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/** Whether `promise` settles (resolves) within `ms`; also used by the connector contract suite. */
+export async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>(resolve => {
     timer = setTimeout(() => resolve(false), ms);
