@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { secretValues, type AppConfig } from '../config/index.js';
 import { loadConfigWithConnectors } from '../connectors/registry.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { createLogger } from '../logging/logger.js';
 import type { Logger } from 'winston';
 
@@ -29,14 +30,22 @@ export function cliLogger(config: AppConfig): Logger {
   return createLogger({ level: config.log.level, format: config.log.format, secrets: secretValues(config) });
 }
 
-/** Parses a JSON argument, naming it in the error. */
+/** Parses a JSON argument, naming it in the error; data nested too deeply for a worker is refused here. */
 export function parseJsonArgument(text: string, what: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new CliError(
       `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
       EXIT.usage,
     );
   }
+  if (nestingExceeds(value)) {
+    throw new CliError(
+      `${what} is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
+      EXIT.usage,
+    );
+  }
+  return value;
 }

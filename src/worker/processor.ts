@@ -2,8 +2,14 @@ import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
-import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
+import {
+  InvalidInputError,
+  ProtocolError,
+  RateLimitedError,
+  type ConnectorError,
+} from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -113,7 +119,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (restarted) {
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
-      checkDataSize(job.data, deps.maxDataBytes);
+      checkJobData(job.data, deps.maxDataBytes);
       controller?.signal.throwIfAborted();
 
       const ctx: JobContext = {
@@ -136,6 +142,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       };
       const output = await connector.process(ctx);
       controller?.signal.throwIfAborted();
+      if (nestingExceeds(output)) {
+        // BullMQ would overflow the stack serialising it, and retrying gets the same answer.
+        throw new ProtocolError(
+          `${connector.name} result is nested more than ${MAX_JSON_DEPTH} levels deep; it cannot be stored`,
+        );
+      }
       succeeded = true;
       await reporter.finish(true);
       meters.completed.inc();
@@ -212,7 +224,16 @@ async function loadRestartState(
   return { checkpoint, cancelled: cancelled ?? undefined };
 }
 
-function checkDataSize(data: unknown, maxBytes: number): void {
+/**
+ * The first look at job data, before anything walks it: the nesting depth (iteratively;
+ * `JSON.stringify` of deep data overflows the stack), then the size.
+ */
+function checkJobData(data: unknown, maxBytes: number): void {
+  if (nestingExceeds(data)) {
+    throw new InvalidInputError(
+      `job data is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
+    );
+  }
   const size = Buffer.byteLength(JSON.stringify(data ?? null));
   if (size > maxBytes) {
     throw new InvalidInputError(

@@ -82,6 +82,7 @@ export class WorkerRuntime {
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
         this.config.http.port,
+        this.config.http.host,
         this.metrics,
         () => this.readiness(),
         this.logger,

@@ -8,6 +8,7 @@ import {
   ServiceTimeoutError,
   ServiceUnavailableError,
 } from '../../errors.js';
+import { servicePathProblem } from './path.js';
 
 /** Credentials of a service; an API key wins over username/password (DESIGN §4). */
 export interface HttpAuth {
@@ -87,16 +88,25 @@ export class HttpClient {
     return this.options.service;
   }
 
-  /** Resolves a path below the base URL, refusing anything that would leave it. */
+  /**
+   * Resolves a path below the base URL, refusing anything that would leave it (the rule of
+   * {@link servicePathProblem}, checked again on the URL actually built).
+   */
   url(path: string): URL {
-    if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('//') || path.split(/[/?#]/).includes('..')) {
+    const problem = servicePathProblem(path);
+    const url = problem === undefined ? new URL(path.replace(/^\/+/, ''), this.base) : undefined;
+    if (
+      url === undefined ||
+      url.origin !== this.base.origin ||
+      !url.pathname.startsWith(this.base.pathname)
+    ) {
       throw new ConnectorError(
         'ERR_INVALID_INPUT',
-        `path "${truncate(path, 80)}" must be a relative path without ".."`,
+        `path "${truncate(path, 80)}" must be a relative path without ".." (${problem ?? 'it leaves the base URL'})`,
         false,
       );
     }
-    return new URL(path.replace(/^\/+/, ''), this.base);
+    return url;
   }
 
   /** Sends a request; non-accepted statuses and transport failures throw classified errors. */
