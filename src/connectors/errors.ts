@@ -60,11 +60,25 @@ export class ServiceRejectedError extends ConnectorError {
   }
 }
 
+/** Options of {@link ServiceUnavailableError}. */
+export interface ServiceUnavailableOptions extends ConnectorErrorOptions {
+  /**
+   * The failure says the service is down and the job's request was not taken on:
+   * connection refused, DNS failure, a reset before any answer began, HTTP 502/503/504,
+   * a WebSocket that would not open. The worker then re-checks health and, when the
+   * service is down, hands the job back without using an attempt (src/worker/processor.ts).
+   */
+  serviceDown?: boolean;
+}
+
 /** The service could not be reached or answered 5xx, or the connection was lost. */
 export class ServiceUnavailableError extends ConnectorError {
   override name = 'ServiceUnavailableError';
-  constructor(message: string, options?: ConnectorErrorOptions) {
+  /** See {@link ServiceUnavailableOptions.serviceDown}. */
+  readonly serviceDown: boolean;
+  constructor(message: string, options: ServiceUnavailableOptions = {}) {
     super('ERR_SERVICE_UNAVAILABLE', message, true, options);
+    this.serviceDown = options.serviceDown ?? false;
   }
 }
 

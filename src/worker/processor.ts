@@ -6,6 +6,7 @@ import {
   InvalidInputError,
   ProtocolError,
   RateLimitedError,
+  ServiceUnavailableError,
   type ConnectorError,
 } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
@@ -49,10 +50,19 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
+  recheckService: () => Promise<boolean>;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
 const MAX_RATE_LIMIT_DELAYS = 5;
+
+/**
+ * Times a job may start without using an attempt (outage hand-backs, shutdowns, rate-limit
+ * delays) before an outage counts as a failed attempt: a job whose every run takes the
+ * service down (a proxy's 502 after the backend crashed on it) must still end.
+ */
+const MAX_OUTAGE_HANDBACKS = 5;
 
 /**
  * The one bridge between BullMQ and a connector: builds the job context, enforces the
@@ -161,6 +171,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await job.moveToWait(token);
         throw new WaitingError();
       }
+      if (
+        token &&
+        abortCause === undefined &&
+        failure instanceof ServiceUnavailableError &&
+        failure.serviceDown &&
+        (await handBackOnOutage(deps, job, token, failure))
+      ) {
+        throw new WaitingError();
+      }
       if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
           await job.log(
@@ -178,6 +197,32 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       (succeeded ? meters.durationCompleted : meters.durationFailed).observe((Date.now() - startedAt) / 1000);
     }
   };
+}
+
+/**
+ * A call said the service is down: re-check its health at once (which pauses the queue on
+ * this worker when it fails) and, if it is down, return the job to the queue without
+ * using an attempt, so it runs when the service is back here or on another replica. A
+ * healthy answer means the failure was this request's own: it is classified as usual.
+ */
+async function handBackOnOutage(
+  deps: ProcessorDeps,
+  job: EmpJob,
+  token: string,
+  failure: ServiceUnavailableError,
+): Promise<boolean> {
+  const healthy = await deps.recheckService().catch(() => true);
+  const freeStarts = job.attemptsStarted - job.attemptsMade - 1;
+  if (healthy || freeStarts >= MAX_OUTAGE_HANDBACKS) return false;
+  deps.logger.warn('service down: job returned to the queue without using an attempt', {
+    jobId: job.id,
+    error: failure.message,
+  });
+  await job.log(
+    `${deps.connector.name} service is down (${failure.message}); returned to the queue without using an attempt`,
+  );
+  await job.moveToWait(token);
+  return true;
 }
 
 async function recordFailure(

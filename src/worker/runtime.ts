@@ -134,6 +134,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {

@@ -172,9 +172,7 @@ export class HttpClient {
       }
       return new ServiceUnavailableError(
         `${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`,
-        {
-          cause: error,
-        },
+        { cause: error, serviceDown: saysServiceDown(error) },
       );
     }
     return new ServiceUnavailableError(`${this.service} request ${what} failed: ${String(error)}`, {
@@ -189,9 +187,33 @@ export class HttpClient {
     const status = response.status;
     if (status === 429) return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']));
     if (status === 408) return new ServiceTimeoutError(message);
-    if (status >= 500) return new ServiceUnavailableError(message);
+    if (status >= 500) return new ServiceUnavailableError(message, { serviceDown: GATEWAY_DOWN.has(status) });
     return new ServiceRejectedError(message);
   }
+}
+
+/** Connection failures that happen before a request can reach the service. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/** Statuses that say the service (or the one behind a proxy) is down, not that this request failed. */
+const GATEWAY_DOWN = new Set([502, 503, 504]);
+
+/**
+ * Whether a transport failure says the service may be down: it could not connect, or the
+ * connection was reset before any answer began (also how a keep-alive connection to a
+ * stopped service fails). The worker's health re-check decides; a reset during the answer
+ * keeps the ordinary classification.
+ */
+function saysServiceDown(error: RequestError): boolean {
+  if (error.code !== undefined && UNREACHABLE_CODES.has(error.code)) return true;
+  return (error.code === 'ECONNRESET' || error.code === 'EPIPE') && error.timings?.response === undefined;
 }
 
 /** Milliseconds from a `Retry-After` header (seconds or an HTTP date), if any. */

@@ -138,7 +138,8 @@ export class ServiceSocket {
         if (status === 401 || status === 403) {
           settle(new ServiceRejectedError(`${message} (check the username/password or API key)`));
         } else if (status >= 500 || status === 429 || status === 408) {
-          settle(new ServiceUnavailableError(message));
+          // Nothing was submitted over a socket that never opened.
+          settle(new ServiceUnavailableError(message, { serviceDown: true }));
         } else {
           settle(new ServiceRejectedError(message));
         }
@@ -155,7 +156,7 @@ export class ServiceSocket {
           settle(
             new ServiceUnavailableError(
               `${service} WebSocket unreachable at ${where}: ${code ?? error.message}`,
-              { cause: error },
+              { cause: error, serviceDown: true },
             ),
           );
         }
