@@ -4,6 +4,7 @@ import { loadConfigWithConnectors } from '../connectors/registry.js';
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { createLogger } from '../logging/logger.js';
 import type { Logger } from 'winston';
+import { describeError } from '../logging/errors.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -36,10 +37,7 @@ export function parseJsonArgument(text: string, what: string): unknown {
   try {
     value = JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CliError(
-      `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
-      EXIT.usage,
-    );
+    throw new CliError(`${what} is not valid JSON: ${describeError(error)}`, EXIT.usage);
   }
   if (nestingExceeds(value)) {
     throw new CliError(

@@ -5,8 +5,9 @@ import { JobAbortError, type AbortCause } from '../connectors/abort.js';
 import {
   InvalidInputError,
   ProtocolError,
-  RateLimitedError,
-  ServiceUnavailableError,
+  errorFacts,
+  rateLimitWaitMs,
+  saysServiceDown,
   type ConnectorError,
 } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
@@ -15,6 +16,7 @@ import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
+import { describeError, errorLogFields } from '../logging/errors.js';
 
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
@@ -116,7 +118,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       connector.name,
       deps.progressMinIntervalMs,
       progress => job.updateProgress(progress),
-      error => logger().warn('progress write failed', { error: String(error) }),
+      error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
     try {
@@ -134,9 +136,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
 
       const ctx: JobContext = {
         id: jobId,
-        queue: deps.queue,
         data: job.data,
-        attempt: job.attemptsMade + 1,
         get signal() {
           return signal();
         },
@@ -174,18 +174,16 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (
         token &&
         abortCause === undefined &&
-        failure instanceof ServiceUnavailableError &&
-        failure.serviceDown &&
+        saysServiceDown(failure) &&
         (await handBackOnOutage(deps, job, token, failure))
       ) {
         throw new WaitingError();
       }
-      if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
+      const retryAfterMs = rateLimitWaitMs(failure);
+      if (retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
-          await job.log(
-            `service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`,
-          );
-          await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
+          await job.log(`service rate-limited the job; retrying in ${Math.ceil(retryAfterMs / 1000)} s`);
+          await job.moveToDelayed(Date.now() + retryAfterMs, token);
           throw new DelayedError();
         }
       }
@@ -209,7 +207,7 @@ async function handBackOnOutage(
   deps: ProcessorDeps,
   job: EmpJob,
   token: string,
-  failure: ServiceUnavailableError,
+  failure: ConnectorError,
 ): Promise<boolean> {
   const healthy = await deps.recheckService().catch(() => true);
   const freeStarts = job.attemptsStarted - job.attemptsMade - 1;
@@ -240,11 +238,16 @@ async function recordFailure(
     : failure.retryable
       ? `no attempts left (${attempts})`
       : 'not retryable';
-  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, { code: failure.code });
+  // The cause chain (messages and codes) and the error's facts go on the line; the stack only at debug.
+  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, {
+    code: failure.code,
+    ...errorFacts(failure),
+    ...errorLogFields(failure, { stack: logger.isDebugEnabled() }),
+  });
   try {
     await job.log(`failed: ${failureReason(failure)}; ${verdict}`);
   } catch (error) {
-    logger.warn('could not write the failure to the job log', { error: String(error) });
+    logger.warn('could not write the failure to the job log', { error: describeError(error) });
   }
 }
 
