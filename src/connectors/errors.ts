@@ -205,7 +205,8 @@ export function rateLimitWaitMs(value: unknown): number | undefined {
 /** Whether `value` is an {@link ServiceUnavailableError} that says the service is down (any copy of this module). */
 export function saysServiceDown(value: unknown): boolean {
   return (
-    hasErrorCode(value, 'ERR_SERVICE_UNAVAILABLE') && (value as { serviceDown?: unknown }).serviceDown === true
+    hasErrorCode(value, 'ERR_SERVICE_UNAVAILABLE') &&
+    (value as { serviceDown?: unknown }).serviceDown === true
   );
 }
 

@@ -71,7 +71,7 @@ describe('a replica whose service goes down while 3 replicas share the queue (re
     expect(jobs.every(job => job.attemptsMade <= 1)).toBe(true);
     const handedBack: string[] = [];
     for (const job of jobs) {
-      const { logs } = await (queue).getJobLogs(job.id ?? '');
+      const { logs } = await queue.getJobLogs(job.id ?? '');
       if (logs.some(line => line.includes('returned to the queue without using an attempt'))) {
         handedBack.push(job.id ?? '');
       }
