@@ -18,12 +18,28 @@ export const TOO_DEEP_MARKER = '[nested too deeply]';
  */
 export function nestingExceeds(value: unknown, max = MAX_JSON_DEPTH): boolean {
   if (typeof value !== 'object' || value === null) return false;
-  const stack: Array<{ value: object; depth: number }> = [{ value, depth: 1 }];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    if (item.depth > max) return true;
-    const children: unknown[] = Array.isArray(item.value) ? item.value : Object.values(item.value);
-    for (const child of children) {
-      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: item.depth + 1 });
+  // Two parallel stacks rather than {value, depth} records: this runs on every job's data.
+  const values: object[] = [value];
+  const depths: number[] = [1];
+  for (let item = values.pop(); item !== undefined; item = values.pop()) {
+    const depth = depths.pop() ?? 0;
+    if (depth > max) return true;
+    if (Array.isArray(item)) {
+      for (const child of item as unknown[]) {
+        if (typeof child === 'object' && child !== null) {
+          values.push(child);
+          depths.push(depth + 1);
+        }
+      }
+      continue;
+    }
+    const record = item as Record<string, unknown>;
+    for (const key in record) {
+      const child = record[key];
+      if (typeof child === 'object' && child !== null && Object.hasOwn(record, key)) {
+        values.push(child);
+        depths.push(depth + 1);
+      }
     }
   }
   return false;
