@@ -106,7 +106,8 @@ export class ServiceRejectedError extends ConnectorError {
 export interface ServiceUnavailableOptions extends ConnectorErrorOptions {
   /**
    * The failure says the service is down and the job's request was not taken on:
-   * connection refused, DNS failure, a reset before any answer began, HTTP 502/503/504,
+   * connection refused, DNS failure, a reset before the request was sent or of a reused
+   * keep-alive connection before any answer, HTTP 502/503/504,
    * a WebSocket that would not open. The worker then re-checks health and, when the
    * service is down, hands the job back without using an attempt (src/worker/processor.ts).
    */

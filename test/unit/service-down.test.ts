@@ -12,13 +12,14 @@ describe('serviceDown: which failures say the service is down', () => {
       const status = Number(req.url?.slice(1));
       if (req.url === '/cut') {
         // The answer had begun: the service took the request on.
-        res.writeHead(200, { 'content-length': '100' });
+        res.writeHead(200, { 'content-length': '100', connection: 'close' });
         res.write('{"partial":');
         setTimeout(() => res.socket?.destroy(), 20);
         return;
       }
       if (req.url === '/reset') return req.socket.destroy();
-      res.statusCode = status;
+      if (req.url === '/keep') return res.end('{}'); // leaves a keep-alive connection for the next call
+      res.writeHead(status, { connection: 'close' });
       return res.end('{"detail":"x"}');
     });
   });
@@ -39,13 +40,23 @@ describe('serviceDown: which failures say the service is down', () => {
     ['/503', true],
     ['/504', true],
     ['/500', false],
-    ['/reset', true],
     ['/cut', false],
   ])('%s → serviceDown %s', async (path, down) => {
     expect(await failure(server.url, path)).toMatchObject({
       code: 'ERR_SERVICE_UNAVAILABLE',
       serviceDown: down,
     });
+  });
+
+  test('a reset after the request was sent: down only on a reused keep-alive connection', async () => {
+    const client = new HttpClient({ service: 'Svc', baseUrl: server.url, timeoutMs: 2000 });
+    const reset = async (): Promise<unknown> =>
+      client.request({ path: '/reset' }).catch((error: unknown) => error);
+    // A fresh connection (the earlier answers closed theirs): the service had the request.
+    expect(await reset()).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', serviceDown: false });
+    // A kept-alive connection closed under the call: what a service that just stopped looks like.
+    await client.request({ path: '/keep' });
+    expect(await reset()).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', serviceDown: true });
   });
 
   test('connection refused and an unknown host say so; a 4xx is not an outage', async () => {

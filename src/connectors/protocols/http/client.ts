@@ -218,14 +218,18 @@ const UNREACHABLE_CODES = new Set([
 const GATEWAY_DOWN = new Set([502, 503, 504]);
 
 /**
- * Whether a transport failure says the service may be down: it could not connect, or the
- * connection was reset before any answer began (also how a keep-alive connection to a
- * stopped service fails). The worker's health re-check decides; a reset during the answer
- * keeps the ordinary classification.
+ * Whether a transport failure says the service is down rather than that this request
+ * failed: it could not connect, or the connection was reset before any answer began and
+ * the request never reached the service (not fully sent), or the connection was a reused
+ * keep-alive one (how a call to a service that just stopped fails; Node's advice is the
+ * same). A reset of a fresh connection after the request was sent may have started work:
+ * it keeps the ordinary classification.
  */
 function saysServiceDown(error: RequestError): boolean {
   if (error.code !== undefined && UNREACHABLE_CODES.has(error.code)) return true;
-  return (error.code === 'ECONNRESET' || error.code === 'EPIPE') && error.timings?.response === undefined;
+  if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') return false;
+  if (error.timings?.response !== undefined) return false;
+  return error.timings?.upload === undefined || error.request?.reusedSocket === true;
 }
 
 /** Milliseconds from a `Retry-After` header (seconds or an HTTP date), if any. */
