@@ -1,6 +1,7 @@
-import type { AppConfig } from '../config/index.js';
+import type { Logger } from 'winston';
+import { secretValues, type AppConfig } from '../config/index.js';
+import { createLogger } from '../logging/logger.js';
 import { WorkerRuntime } from '../worker/runtime.js';
-import { cliLogger } from './context.js';
 
 /** `emp-worker start`: runs the worker until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function startCommand(config: AppConfig): Promise<number> {
@@ -36,4 +37,9 @@ export async function startCommand(config: AppConfig): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** The process logger for a loaded config, masking its secrets. */
+function cliLogger(config: AppConfig): Logger {
+  return createLogger({ level: config.log.level, format: config.log.format, secrets: secretValues(config) });
 }

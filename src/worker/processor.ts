@@ -43,6 +43,11 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /**
+   * The reason of a cancel request that arrived for this job (by its {@link activeJobKey})
+   * before the job was registered in `activeJobs`, i.e. while BullMQ was fetching it.
+   */
+  takeEarlyCancel?: (activeKey: string) => string | undefined;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -91,6 +96,10 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       startedAt,
       abort,
     });
+    // A cancel published between BullMQ's fetch and the line above found no active job: the
+    // runtime kept it, so it is read from memory here instead of a Redis call per job.
+    const earlyCancel = deps.takeEarlyCancel?.(activeKey);
+    if (earlyCancel !== undefined) abort({ kind: 'cancel', reason: earlyCancel });
     const timeoutTimer = setTimeout(
       () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
       deps.timeoutSeconds * 1000,
