@@ -29,12 +29,7 @@ export async function cancelCommand(
   // skipMetasUpdate: a cancel (of nothing, or of a mistyped queue) must not create the queue.
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
   queue.on('error', () => undefined);
-  const events = new QueueEvents(queueName, {
-    // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-    connection: { url: config.redis.url },
-    prefix: config.queuePrefix,
-  });
-  events.on('error', () => undefined);
+  let events: QueueEvents | undefined;
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
@@ -51,6 +46,12 @@ export async function cancelCommand(
         // It became active (locked) meanwhile: cancel it as a running job.
       }
     }
+    events = new QueueEvents(queueName, {
+      // Options, not an instance: BullMQ then owns the connection and closes it with the events.
+      connection: { url: config.redis.url },
+      prefix: config.queuePrefix,
+    });
+    events.on('error', () => undefined);
     await events.waitUntilReady();
     // The marker first: a replica that starts the job after the request (a restart, or a
     // worker that missed the message) still finds it.
@@ -80,7 +81,7 @@ export async function cancelCommand(
     if (error instanceof CliError) throw error;
     throw new CliError(`could not cancel: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
-    await events.close();
+    await events?.close();
     await queue.close();
     connection.disconnect();
   }
