@@ -146,12 +146,14 @@ async function followJob(queue: Queue, events: QueueEvents, job: Job, output: Ou
       }
     });
     events.on('stalled', ({ jobId: id }) => {
-      if (id === jobId)
+      if (id === jobId) {
         bar.note(`the worker running job ${jobId} stopped answering; the job goes back to the queue`);
+      }
     });
     events.on('delayed', ({ jobId: id, delay }) => {
-      if (id === jobId)
+      if (id === jobId) {
         bar.note(`job ${jobId} delayed until ${new Date(Number(delay)).toISOString()} before it runs again`);
+      }
     });
     events.on('removed', ({ jobId: id }) => {
       if (id === jobId) finish(EXIT.failure, `job ${jobId} was removed before it finished\n`, output.err);
