@@ -13,8 +13,10 @@ export async function startCommand(config: AppConfig): Promise<number> {
   process.on('uncaughtException', error =>
     logger.error('uncaught exception', { error: error.stack ?? error.message }),
   );
-  await runtime.start();
-  return new Promise<number>(resolve => {
+  // Handlers first: a Ctrl-C that lands while the runtime starts (after its ready line, say)
+  // must still stop it gracefully instead of killing the process outright.
+  const started = runtime.start();
+  return new Promise<number>((resolve, reject) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
@@ -26,16 +28,20 @@ export async function startCommand(config: AppConfig): Promise<number> {
         return;
       }
       logger.info(`${signal} received`);
-      runtime.stop().then(
-        () => resolve(0),
-        (error: unknown) => {
-          logger.error('shutdown failed', { error: String(error) });
-          resolve(1);
-        },
-      );
+      started
+        .then(() => runtime.stop())
+        .then(
+          () => resolve(0),
+          (error: unknown) => {
+            logger.error('shutdown failed', { error: String(error) });
+            resolve(1);
+          },
+        );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A failed start (Redis unreachable…) is reported by main() as one line.
+    started.catch(reject);
   });
 }
 
