@@ -26,6 +26,12 @@ function producer(prefix: string): Queue {
 async function worker(prefix: string, env: Record<string, string> = {}): Promise<Spawned> {
   const proc = await startWorker(cliEnv(prefix, env));
   spawned.push(proc);
+  // A worker writes its queue's meta and a heartbeat even when no test adds a job.
+  cleanups.push(async () => {
+    const redis = testRedis();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
   return proc;
 }
 
