@@ -4,11 +4,13 @@
  * `enqueue` measure "ready to talk to Redis" plus the few round trips of the command itself.
  *
  * Runs are interleaved (every command once per round) so load from other work spreads
- * evenly; each row gives the median and the runs. With `BENCH_BASELINE=<checkout>` (a built
+ * evenly; each row gives the median wall time, the median CPU time (user + system, read
+ * from /proc: less sensitive to other work on the machine than wall time) and the runs. With `BENCH_BASELINE=<checkout>` (a built
  * copy of another version) every command runs there too, side by side.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,12 +48,20 @@ const CASES: Case[] = [
   { label: '`emp-worker details simulation`', args: ['{cli}', 'details', 'simulation'], expectCode: 0 },
 ];
 
+/** CPU time (user + system) of this process's waited-for children so far, in ms (Linux). */
+function childrenCpuMs(): number {
+  // /proc/self/stat fields 16 and 17 (cutime, cstime), in clock ticks of 10 ms.
+  const fields = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[13]) + Number(fields[14])) * 10;
+}
+
 function runOnce(
   checkout: string,
   args: string[],
   prefix: string,
-): { ms: number; code: number | null; output: string } {
+): { ms: number; cpuMs: number; code: number | null; output: string } {
   const cli = path.join(checkout, 'bin/emp-worker.js');
+  const cpuBefore = childrenCpuMs();
   const started = process.hrtime.bigint();
   const result = spawnSync(
     process.execPath,
@@ -69,7 +79,12 @@ function runOnce(
     },
   );
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return { ms, code: result.status, output: `${result.stdout}${result.stderr}` };
+  return {
+    ms,
+    cpuMs: childrenCpuMs() - cpuBefore,
+    code: result.status,
+    output: `${result.stdout}${result.stderr}`,
+  };
 }
 
 function median(values: number[]): number {
@@ -84,20 +99,23 @@ async function main(): Promise<void> {
     { name: 'this checkout', dir: root },
     ...(baseline ? [{ name: 'baseline', dir: path.resolve(baseline) }] : []),
   ];
-  const times = new Map<string, number[]>();
+  const times = new Map<string, { wall: number[]; cpu: number[] }>();
   try {
     for (let round = 0; round < RUNS; round++) {
       for (const testCase of CASES) {
         for (const checkout of checkouts) {
           if (!testCase.args.includes('{cli}') && checkout.name !== 'this checkout') continue;
-          const { ms, code, output } = runOnce(checkout.dir, testCase.args, prefix);
+          const { ms, cpuMs, code, output } = runOnce(checkout.dir, testCase.args, prefix);
           if (code !== testCase.expectCode) {
             throw new Error(
               `${testCase.label} in ${checkout.dir} exited ${code}, expected ${testCase.expectCode}:\n${output}`,
             );
           }
           const key = `${testCase.label}\t${checkout.name}`;
-          times.set(key, [...(times.get(key) ?? []), ms]);
+          const entry = times.get(key) ?? { wall: [], cpu: [] };
+          entry.wall.push(ms);
+          entry.cpu.push(cpuMs);
+          times.set(key, entry);
         }
       }
     }
@@ -111,22 +129,21 @@ async function main(): Promise<void> {
     .map(value => value.toFixed(2))
     .join(' ');
   process.stdout.write(`${RUNS} interleaved runs each, load average after: ${load}\n\n`);
-  process.stdout.write(
-    `| command | ${checkouts.map(c => `${c.name} median ms`).join(' | ')} | runs (ms) |\n`,
-  );
-  process.stdout.write(`|---|${checkouts.map(() => '---|').join('')}---|\n`);
+  const columns = checkouts.flatMap(c => [`${c.name}: wall ms`, `${c.name}: CPU ms`]);
+  process.stdout.write(`| command | ${columns.join(' | ')} | wall runs (ms) |\n`);
+  process.stdout.write(`|---|${columns.map(() => '---|').join('')}---|\n`);
   for (const testCase of CASES) {
-    const medians = checkouts.map(checkout => {
-      const runs = times.get(`${testCase.label}\t${checkout.name}`);
-      return runs ? median(runs).toFixed(0) : '—';
+    const cells = checkouts.flatMap(checkout => {
+      const entry = times.get(`${testCase.label}\t${checkout.name}`);
+      return entry ? [median(entry.wall).toFixed(0), median(entry.cpu).toFixed(0)] : ['—', '—'];
     });
     const runs = checkouts
       .map(checkout =>
-        (times.get(`${testCase.label}\t${checkout.name}`) ?? []).map(ms => ms.toFixed(0)).join(', '),
+        (times.get(`${testCase.label}\t${checkout.name}`)?.wall ?? []).map(ms => ms.toFixed(0)).join(', '),
       )
       .filter(text => text !== '')
       .join(' / ');
-    process.stdout.write(`| ${testCase.label} | ${medians.join(' | ')} | ${runs} |\n`);
+    process.stdout.write(`| ${testCase.label} | ${cells.join(' | ')} | ${runs} |\n`);
   }
 }
 
