@@ -1,4 +1,4 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
 import { createClientRedis } from '../redis/connection.js';

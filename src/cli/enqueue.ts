@@ -1,4 +1,5 @@
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { Queue, QueueEvents } from './bullmq.js';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
 import { createClientRedis } from '../redis/connection.js';

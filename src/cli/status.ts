@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue } from './bullmq.js';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';

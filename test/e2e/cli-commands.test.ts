@@ -40,7 +40,8 @@ async function worker(prefix: string, env: Record<string, string> = {}): Promise
 
 describe('start-up: each command loads only what it needs', () => {
   test('cancel and enqueue load BullMQ but no connector, got, ws or winston', async () => {
-    // A module hook (Node's module.register) writes every resolved file URL to a list.
+    // A module hook (Node's module.register) writes every file URL ESM resolves to a list;
+    // a wrapper of Module._load does the same for CommonJS requires (BullMQ, ioredis…).
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-cli-imports-'));
     const list = path.join(dir, 'loaded.txt');
     fs.writeFileSync(
@@ -55,7 +56,18 @@ export async function resolve(specifier, context, next) {
     );
     fs.writeFileSync(
       path.join(dir, 'register.mjs'),
-      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)});\n`,
+      `import fs from 'node:fs';
+import Module, { register } from 'node:module';
+register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)});
+const load = Module._load;
+Module._load = function (request, parent, isMain) {
+  const loaded = load.call(this, request, parent, isMain);
+  try {
+    fs.appendFileSync(${JSON.stringify(list)}, Module._resolveFilename(request, parent) + '\\n');
+  } catch {}
+  return loaded;
+};
+`,
     );
     const prefix = prefixFor('imports');
     const env = cliEnv(prefix, {
@@ -70,11 +82,13 @@ export async function resolve(specifier, context, next) {
         const run = await runCli(args, env);
         expectExit(run, args[0] === 'cancel' ? 1 : 0);
         const loaded = fs.readFileSync(list, 'utf8');
-        expect(loaded).toMatch(/node_modules\/bullmq\//);
+        expect(loaded).toMatch(/node_modules\/bullmq\/dist\/cjs\/classes\/queue\.js/);
+        // Not BullMQ's index (every class it has), nor got, ws or winston.
+        expect(loaded).not.toMatch(/node_modules\/bullmq\/dist\/(cjs|esm)\/index\.js/);
         expect(loaded).not.toMatch(/node_modules\/(got|ws|winston)\//);
         expect(loaded).not.toMatch(/\/connectors\/(services|protocols|registry)/);
       }
-      // `start` still loads every connector (the check above can see them).
+      // `details` still loads every connector (the check above can see them).
       fs.writeFileSync(list, '');
       expectExit(await runCli(['details', 'simulation'], env), 0);
       expect(fs.readFileSync(list, 'utf8')).toMatch(/\/connectors\/registry\.js/);
