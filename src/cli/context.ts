@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { loadConfig, type AppConfig } from '../config/index.js';
+import { describeError } from '../logging/errors.js';
 
 // Kept light on purpose: every command imports this module, so it loads no connector,
 // got, ws, winston or BullMQ (each command loads what it needs; see main.ts).
@@ -39,10 +40,7 @@ export function parseJsonArgument(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CliError(
-      `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
-      EXIT.usage,
-    );
+    throw new CliError(`${what} is not valid JSON: ${describeError(error)}`, EXIT.usage);
   }
 }
 

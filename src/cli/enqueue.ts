@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/index.js';
 import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT, ensureRedis, parseJsonArgument } from './context.js';
 import { readHeartbeats } from './status.js';
+import { describeError } from '../logging/errors.js';
 
 /** Options of `emp-worker enqueue`. */
 export interface EnqueueOptions {
@@ -80,7 +81,7 @@ export async function enqueueCommand(
     return await followJob(queue, events, job, output);
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`could not enqueue: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`could not enqueue: ${describeError(error)}`);
   } finally {
     await events?.close();
     await queue.close();

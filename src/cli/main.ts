@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { CliError, EXIT, loadCliConfig } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 // Each command is imported when it runs: `cancel` and `enqueue` then load BullMQ only, not
 // every connector with got, ws and winston (bench/cli-startup.ts measures the difference).
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`);
+    process.stderr.write(`${describeError(error)}\n\n${USAGE}\n`);
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
