@@ -9,8 +9,10 @@ import { describeError } from '../logging/errors.js';
 const CANCEL_MARKER_TTL_S = 24 * 3600;
 /** How long the CLI waits to see a running job end after the request. */
 const CONFIRM_TIMEOUT_MS = 30_000;
-/** How often, while waiting, the CLI re-reads the job's state and repeats the request. */
+/** How often, while waiting, the CLI re-reads the job's state. */
 const RECHECK_MS = 1000;
+/** Every this many re-reads that find the job still active, the request is sent again. */
+const REPUBLISH_EVERY = 5;
 
 /**
  * `emp-worker cancel <queue> <id>`: a waiting job is removed; a running one is aborted on
@@ -106,6 +108,7 @@ async function waitForEnd(
       resolve(text);
     };
     const timer = setTimeout(() => done(undefined), CONFIRM_TIMEOUT_MS);
+    let activeChecks = 0;
     events.on('failed', ({ jobId: id, failedReason }) => {
       if (id === jobId) done(`failed: ${failedReason}`);
     });
@@ -120,7 +123,11 @@ async function waitForEnd(
           const state = await job.getState();
           if (state === 'failed') return done(`failed: ${job.failedReason}`);
           if (state === 'completed') return done('completed before the cancel reached it');
-          if (state === 'active') return void (await publish());
+          if (state === 'active') {
+            // A worker that heard the first request ignores the repeat (one log line each).
+            if (++activeChecks % REPUBLISH_EVERY === 0) await publish();
+            return;
+          }
           // Handed back (a worker stopped, its service went down) or waiting for a retry.
           await job.remove();
           done(`was ${state} again; removed before it ran further`);
