@@ -8,6 +8,10 @@ import { describeError } from '../logging/errors.js';
 export async function startCommand(config: AppConfig): Promise<number> {
   const logger = cliLogger(config);
   const runtime = new WorkerRuntime(config, logger);
+  // A reader that goes away (a closed terminal, a dead log shipper) fails every write with
+  // EPIPE: unhandled, each failure is an uncaught exception whose log line fails again, a
+  // busy loop that never lets the worker shut down. Lost log lines are the lesser harm.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   process.on('unhandledRejection', reason =>
     logger.error('unhandled promise rejection', { error: describeError(reason) }),
   );

@@ -224,6 +224,19 @@ describe('commands that read or cancel nothing write nothing', () => {
   });
 });
 
+describe('start', () => {
+  test('a worker whose log reader went away still stops on SIGTERM and exits 0', async () => {
+    const prefix = prefixFor('epipe');
+    const proc = await worker(prefix);
+    // What a closed terminal or a dead log shipper does: every later write fails with EPIPE.
+    proc.child.stdout?.destroy();
+    proc.child.stderr?.destroy();
+    proc.child.kill('SIGTERM');
+    // No timer: before the fix the process spun on failing log writes and never exited.
+    expect(await proc.exited).toBe(0);
+  });
+});
+
 describe('details', () => {
   test('a secret that is not set shows "(not set)"; one that is set stays masked', async () => {
     const port = await freePort();
