@@ -5,15 +5,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cliEnv, expectExit, runCli, spawnCli, startWorker } from '../helpers/cli.js';
 import { freePort, spawnCollecting, type Spawned } from '../helpers/processes.js';
-import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { removePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const spawned: Spawned[] = [];
 const prefixes: string[] = [];
 afterEach(async () => {
   for (const proc of spawned.splice(0)) await proc.stop();
-  const redis = testRedis();
-  for (const prefix of prefixes.splice(0)) await deletePrefix(redis, prefix);
-  await redis.quit();
+  for (const prefix of prefixes.splice(0)) await removePrefix(prefix);
 });
 
 /** A prefix of this test's own, deleted after it. */

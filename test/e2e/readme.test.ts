@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { cliEnv, startWorker } from '../helpers/cli.js';
 import { spawnCollecting, type Spawned } from '../helpers/processes.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 /** The README's examples, checked by running them (docs that do not hold are bugs). */
 const README = fs.readFileSync('README.md', 'utf8');
@@ -28,11 +28,7 @@ afterEach(async () => {
 
 function ownPrefix(label: string): string {
   const prefix = uniquePrefix(label);
-  cleanups.push(async () => {
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  });
+  cleanups.push(() => removePrefix(prefix));
   return prefix;
 }
 

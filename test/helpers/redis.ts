@@ -29,3 +29,13 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<void> 
     if (found.length > 0) await redis.del(...found);
   } while (cursor !== '0');
 }
+
+/** Deletes every key under a prefix on a connection of its own (for cleanups). */
+export async function removePrefix(prefix: string): Promise<void> {
+  const redis = testRedis();
+  try {
+    await deletePrefix(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
+}
