@@ -54,6 +54,11 @@ export interface ProcessorDeps {
   isServiceHealthy: () => boolean;
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
+  /**
+   * The reason of a cancel request that arrived for this job (by its {@link activeJobKey})
+   * before the job was registered in `activeJobs`, i.e. while BullMQ was fetching it.
+   */
+  takeEarlyCancel?: (activeKey: string) => string | undefined;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -109,15 +114,29 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       startedAt,
       abort,
     });
+    // A cancel published between BullMQ's fetch and the line above found no active job: the
+    // runtime kept it, so it is read from memory here instead of a Redis call per job.
+    const earlyCancel = deps.takeEarlyCancel?.(activeKey);
+    if (earlyCancel !== undefined) abort({ kind: 'cancel', reason: earlyCancel });
     const timeoutTimer = setTimeout(
       () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
       deps.timeoutSeconds * 1000,
     );
 
+    // Milestone lines for Bull Board's log tab, only for jobs long enough to show progress:
+    // they ride along with the first progress write, so a quick job costs Redis nothing extra.
+    let startLogged = false;
     const reporter = new ProgressReporter(
       connector.name,
       deps.progressMinIntervalMs,
-      progress => job.updateProgress(progress),
+      async progress => {
+        if (startLogged) return job.updateProgress(progress);
+        startLogged = true;
+        await Promise.all([
+          job.log(`started on ${job.processedBy ?? 'a worker'} (attempt ${job.attemptsMade + 1})`),
+          job.updateProgress(progress),
+        ]);
+      },
       error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
@@ -160,6 +179,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       succeeded = true;
       await reporter.finish(true);
+      if (startLogged) {
+        await job.log(
+          `completed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; output: ${summarizeOutput(output)}`,
+        );
+      }
       meters.completed.inc();
       return { status: 'success', connector: connector.name, output };
     } catch (thrown) {
@@ -270,6 +294,26 @@ async function loadRestartState(
     }
   }
   return { checkpoint, cancelled: cancelled ?? undefined };
+}
+
+/**
+ * The shape of a job's output for its log: types, sizes and key names, never values (an
+ * output may be megabytes of base64, or carry something the log should not repeat).
+ */
+export function summarizeOutput(value: unknown): string {
+  const shape = (item: unknown): string => {
+    if (item === null) return 'null';
+    if (Array.isArray(item)) return `array(${item.length})`;
+    if (typeof item === 'string') return `string(${item.length} chars)`;
+    if (typeof item === 'object') return `object(${Object.keys(item).length} keys)`;
+    return typeof item;
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return shape(value);
+  const entries = Object.entries(value);
+  const shown = entries
+    .slice(0, 10)
+    .map(([key, item]) => `${JSON.stringify(key.slice(0, 40))}: ${shape(item)}`);
+  return `{ ${shown.join(', ')}${entries.length > 10 ? `, … ${entries.length - 10} more` : ''} }`;
 }
 
 /**

@@ -4,7 +4,7 @@ import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
 import { freePort, spawnCollecting, type Spawned } from '../helpers/processes.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, removePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { waitUntil } from '../helpers/runtime.js';
 
 /**
@@ -280,9 +280,7 @@ describe('fuzzed job data for every connector (real worker process, Redis and fa
     await rest.close();
     await a1111.close();
     await comfy.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
+    await removePrefix(prefix);
   });
 
   test(`every job ends, bad input fails at once, the worker stays up (seed ${SEED})`, async () => {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, jest, test } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
 import { spawnCollecting, type Spawned } from '../helpers/processes.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 
 jest.setTimeout(120_000);
@@ -24,9 +24,7 @@ describe('a replica whose service goes down while 3 replicas share the queue (re
     for (const worker of workers) await worker.stop();
     for (const fake of fakes) await fake.close();
     await queue?.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
+    await removePrefix(prefix);
   });
 
   test('0 jobs failed; the jobs of the replica whose service went down ran on the others', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Queue } from 'bullmq';
 import type { BoardServer } from '../../bull-board/board.js';
 import { basicHeader, startTestBoard } from '../helpers/board.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, removePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 /** Jobs written by a producer in another language, shown by the real board: nothing overflows, nothing leaks. */
 describe('Bull Board with hostile job data', () => {
@@ -34,9 +34,7 @@ describe('Bull Board with hostile job data', () => {
   afterAll(async () => {
     await board?.close();
     await queue?.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
+    await removePrefix(prefix);
   });
 
   async function jobJson(id: string): Promise<{ status: number; text: string }> {
