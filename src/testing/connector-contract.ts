@@ -96,9 +96,11 @@ export function connectorContract(t: ContractTestFunctions, adapter: ConnectorCo
     }, timeout);
 
     t.afterAll(async () => {
-      for (const each of opened) await each.close?.();
+      // Everything is closed even when a connector's close() throws; that is reported after.
+      const closing = await Promise.allSettled(opened.map(async each => each.close?.()));
       await proxy?.close();
       await service?.close();
+      for (const result of closing) if (result.status === 'rejected') throw result.reason;
     }, timeout);
 
     t.test(
@@ -240,13 +242,36 @@ function requireProxy(proxy: FaultProxy | undefined): FaultProxy {
 }
 
 function assertJson(value: unknown, what: string): void {
-  const text = JSON.stringify(value);
-  assert.ok(text !== undefined, `${what} is not JSON (${typeof value})`);
-  assert.deepStrictEqual(
-    JSON.parse(text),
-    value,
-    `${what} changes through JSON (functions, class instances, undefined, NaN?)`,
-  );
+  const problem = jsonProblem(value, '', 0);
+  assert.ok(problem === undefined, `${what} is not plain JSON: ${problem ?? ''}`);
+}
+
+/**
+ * Why `value` would not survive JSON unchanged (a function, undefined, NaN, a Date or other
+ * class instance...), or undefined when it would. Objects without a prototype are fine.
+ */
+function jsonProblem(value: unknown, path: string, depth: number): string | undefined {
+  const at = path === '' ? 'the value' : path;
+  if (depth > 100) return `${at} is nested more than 100 deep`;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${at} is ${value}`;
+  if (typeof value !== 'object') return `${at} is a ${typeof value}`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = jsonProblem(value[i], `${path}[${i}]`, depth + 1);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== null && proto !== Object.prototype) {
+    return `${at} is a class instance (${value.constructor.name})`;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const problem = jsonProblem(item, `${path}.${key}`, depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 function assertNoSecret(text: string, secrets: readonly string[], what: string): void {
