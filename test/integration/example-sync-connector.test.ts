@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import convict from 'convict';
 import { registerFormats } from '../../src/config/formats.js';
@@ -9,42 +8,20 @@ import {
 } from '../../src/connectors/services/example/sync.js';
 import type { Connector } from '../../src/connectors/types.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
+import { startFakeSumma, type FakeSummaServer, type SummaRequest } from '../fakes/summa/server.js';
 import { testContext } from '../helpers/job-context.js';
 import { expectGuideExcerptsIn } from '../helpers/guide.js';
 
 const KEY = 'summa-key-8a61f0';
 
 describe('the sync example of docs/writing-a-connector.md (Summa)', () => {
-  let server: TestServer;
-  const seen: Array<{ method: string; path: string; authorization: string | undefined; body: string }> = [];
+  let server: FakeSummaServer;
+  let seen: SummaRequest[];
   let connector: Connector;
 
   beforeAll(async () => {
-    const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-      const body = await readBody(req);
-      seen.push({
-        method: req.method ?? '',
-        path: req.url ?? '',
-        authorization: req.headers.authorization,
-        body,
-      });
-      const send = (status: number, answer: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(answer));
-      };
-      if (req.url === '/v1/health') return send(200, { ok: true });
-      if (req.headers.authorization !== `Bearer ${KEY}`) return send(401, { detail: 'bad key' });
-      if (req.method !== 'POST' || req.url !== '/v1/summaries') return send(404, { detail: 'Not Found' });
-      const { text, max_words: maxWords } = JSON.parse(body) as { text: string; max_words: number };
-      if (text === 'reject me') return send(422, { detail: 'language not supported' });
-      if (text === 'odd answer') return send(200, { result: 'no summary here' });
-      const words = text.split(/\s+/).slice(0, maxWords);
-      return send(200, { summary: { text: words.join(' '), words: words.length } });
-    };
-    server = await startHttpServer((req, res) => {
-      handle(req, res).catch(() => res.destroy());
-    });
+    server = await startFakeSumma(KEY);
+    ({ seen } = server);
     registerFormats();
     const config = convict<SummaConfig>(summaConfigSchema, {
       env: { WORKER_SUMMA_BASE_URL: server.url, WORKER_SUMMA_API_KEY: KEY },
