@@ -5,11 +5,11 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express from 'express';
-import { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../src/config/index.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
+import { createRedis } from '../src/redis/connection.js';
 import {
   REDACTED_MARKER,
   SHORTENED_MARKER,
@@ -60,7 +60,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const basePath = normaliseBasePath(board.basePath);
   // One connection for every queue: Queue objects only issue short commands. Commands fail
   // after a few retries while Redis is away, so a page load errors instead of hanging.
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableReadyCheck: true });
+  const redis = createRedis(config.redis, 'board');
   let redisErrorLogged = false;
   redis.on('error', error => {
     if (!redisErrorLogged) logger.warn('Bull Board lost Redis; retrying', { error: error.message });

@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     secrets: secretValues(config),
   });
   try {
-    const check = await checkRedis(config.redis.url);
+    const check = await checkRedis(config.redis);
     for (const warning of check.warnings) logger.warn(warning);
   } catch (error) {
     if (error instanceof RedisUnavailableError) {

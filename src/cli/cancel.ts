@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, createEventsRedis } from '../redis/connection.js';
 import { CliError, EXIT } from './context.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
@@ -21,14 +21,11 @@ export async function cancelCommand(
   reason: string,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  const events = new QueueEvents(queueName, {
-    // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-    connection: { url: config.redis.url },
-    prefix: config.queuePrefix,
-  });
+  const eventsConnection = createEventsRedis(config.redis);
+  const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
@@ -76,6 +73,7 @@ export async function cancelCommand(
     await events.close();
     await queue.close();
     connection.disconnect();
+    eventsConnection.disconnect();
   }
 }
 

@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, createEventsRedis } from '../redis/connection.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
 
 /** Options of `emp-worker enqueue`. */
@@ -30,17 +30,14 @@ export async function enqueueCommand(
   output: Output = { out: process.stdout, err: process.stderr },
 ): Promise<number> {
   const data = parseJsonArgument(json, 'job data');
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
   let events: QueueEvents | undefined;
+  const eventsConnection = options.wait ? createEventsRedis(config.redis) : undefined;
   try {
-    if (options.wait) {
-      events = new QueueEvents(queueName, {
-        // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-        connection: { url: config.redis.url },
-        prefix: config.queuePrefix,
-      });
+    if (eventsConnection) {
+      events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {
@@ -62,6 +59,7 @@ export async function enqueueCommand(
     await events?.close();
     await queue.close();
     connection.disconnect();
+    eventsConnection?.disconnect();
   }
 }
 

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, scanKeys } from '../redis/connection.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT } from './context.js';
 
@@ -13,30 +13,21 @@ export interface StatusReport {
 
 /** Reads every live heartbeat and the job counts of every queue they (or this config) use. */
 export async function readStatus(config: AppConfig): Promise<StatusReport> {
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   try {
     const workers: HeartbeatRecord[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await connection.scan(
-        cursor,
-        'MATCH',
-        keys.heartbeatPattern(config.queuePrefix),
-        'COUNT',
-        200,
-      );
-      cursor = next;
-      const values = found.length > 0 ? await connection.mget(found) : [];
-      for (const value of values) {
-        if (!value) continue;
-        try {
-          workers.push(JSON.parse(value) as HeartbeatRecord);
-        } catch {
-          // A record being rewritten or foreign: skip it.
-        }
+    const found = await scanKeys(connection, keys.heartbeatPattern(config.queuePrefix), 200);
+    // One MGET: on a Cluster the prefix's hash tag keeps every heartbeat in one slot.
+    const values = found.length > 0 ? await connection.mget(found) : [];
+    for (const value of values) {
+      if (!value) continue;
+      try {
+        workers.push(JSON.parse(value) as HeartbeatRecord);
+      } catch {
+        // A record being rewritten or foreign: skip it.
       }
-    } while (cursor !== '0');
+    }
     workers.sort((a, b) => a.id.localeCompare(b.id));
     const queueNames = new Set<string>();
     for (const worker of workers) for (const connector of worker.connectors) queueNames.add(connector.queue);

@@ -8,7 +8,31 @@ export const formats = {
   redisUrl: 'redis-url',
   httpUrl: 'http-url',
   boolean: 'strict-boolean',
+  hostPortList: 'host-port-list',
 } as const;
+
+/** One `host:port` of a list such as REDIS_SENTINELS. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `host:port,host:port` (IPv6 hosts in brackets: `[::1]:26379`); empty text is an
+ * empty list. Throws naming the first malformed entry.
+ */
+export function parseHostPorts(text: string): HostPort[] {
+  if (text.trim() === '') return [];
+  return text.split(',').map(raw => {
+    const entry = raw.trim();
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new Error(`entry "${entry}" is not host:port (e.g. 10.0.0.5:26379, [::1]:26379)`);
+    }
+    return { host: match[1].replace(/^\[|\]$/g, ''), port };
+  });
+}
 
 let registered = false;
 
@@ -63,6 +87,13 @@ export function registerFormats(): void {
         throw new Error('must start with redis:// or rediss://');
       }
       if (url.hostname === '') throw new Error('must name a host, e.g. redis://127.0.0.1:6379');
+    },
+  });
+  convict.addFormat({
+    name: formats.hostPortList,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a comma-separated list of host:port');
+      parseHostPorts(value);
     },
   });
   convict.addFormat({

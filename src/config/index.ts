@@ -3,7 +3,13 @@ import path from 'node:path';
 import convict from 'convict';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
-import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
+import {
+  DEFAULT_REDIS_URL,
+  buildSchema,
+  defaultWorkerId,
+  type AppConfig,
+  type ConnectorSchemas,
+} from './schema.js';
 
 export type { AppConfig, ConnectorSchemas } from './schema.js';
 
@@ -55,10 +61,53 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
+  checkRedisMode(value);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
   const frozen = deepFreeze(value);
   schemaOfConfig.set(frozen, schema);
   return frozen;
+}
+
+/**
+ * Redis is one server, a Sentinel group or a Cluster, never two at once; a Cluster keeps
+ * each queue's keys in one slot only when the prefix carries a hash tag.
+ */
+function checkRedisMode(config: AppConfig): void {
+  const { redis } = config;
+  const sentinels = redis.sentinels.trim() !== '';
+  const cluster = redis.clusterNodes.trim() !== '';
+  const fail = (text: string): never => {
+    throw new ConfigError(`Invalid configuration: ${text}`);
+  };
+  if (sentinels && cluster) {
+    fail('REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set: choose Sentinel or Cluster, not both');
+  }
+  const mode = sentinels ? 'REDIS_SENTINELS' : cluster ? 'REDIS_CLUSTER_NODES' : undefined;
+  if (mode && redis.url !== DEFAULT_REDIS_URL) {
+    fail(
+      `REDIS_URL and ${mode} are both set: ${mode} replaces REDIS_URL; unset REDIS_URL (put the password in REDIS_PASSWORD)`,
+    );
+  }
+  if (sentinels && redis.sentinelName.trim() === '') {
+    fail('REDIS_SENTINELS is set without REDIS_SENTINEL_NAME: name the master the Sentinels monitor');
+  }
+  if (!sentinels && (redis.sentinelName !== '' || redis.sentinelPassword !== '')) {
+    fail(
+      `${redis.sentinelName !== '' ? 'REDIS_SENTINEL_NAME' : 'REDIS_SENTINEL_PASSWORD'} is set without REDIS_SENTINELS: list the Sentinels as host:port,host:port`,
+    );
+  }
+  if (cluster && !hasHashTag(config.queuePrefix)) {
+    fail(
+      `QUEUE_PREFIX="${config.queuePrefix}" (queuePrefix) has no hash tag, but REDIS_CLUSTER_NODES is set: on Redis Cluster every key of a queue must hash to one slot (BullMQ's scripts touch several keys at once), so set QUEUE_PREFIX to a tagged prefix such as {${config.queuePrefix.replace(/[{}]/g, '') || 'emp'}}`,
+    );
+  }
+}
+
+/** A Redis Cluster hash tag: the text between the first `{` and the next `}`, not empty. */
+export function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
+  return close > open + 1;
 }
 
 function checkConnectorNames(

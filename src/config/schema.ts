@@ -5,7 +5,7 @@ import { formats } from './formats.js';
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
   env: 'development' | 'test' | 'production';
-  redis: { url: string };
+  redis: RedisConfig;
   queuePrefix: string;
   enabledConnectors: string[];
   log: { level: string; format: 'json' | 'pretty' };
@@ -29,6 +29,22 @@ export interface AppConfig {
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
 }
+
+/**
+ * Where Redis is: one server (`url`), a Sentinel-managed master (`sentinels` + `sentinelName`)
+ * or a Cluster (`clusterNodes`). Lists are `host:port,...` text (see `parseHostPorts`).
+ */
+export interface RedisConfig {
+  url: string;
+  sentinels: string;
+  sentinelName: string;
+  password: string;
+  sentinelPassword: string;
+  clusterNodes: string;
+}
+
+/** REDIS_URL's default: a non-default value set together with Sentinel or Cluster is refused. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Settings of the Bull Board server (bull-board/server.ts). */
 export interface BoardConfig {
@@ -94,9 +110,41 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
       url: {
         doc: 'Redis the queues live in (redis:// or rediss://, may carry user:password).',
         format: formats.redisUrl,
-        default: 'redis://127.0.0.1:6379',
+        default: DEFAULT_REDIS_URL,
         env: 'REDIS_URL',
         sensitive: true,
+      },
+      sentinels: {
+        doc: 'Redis Sentinels as host:port,host:port; with REDIS_SENTINEL_NAME the worker follows the master they elect (instead of REDIS_URL).',
+        format: formats.hostPortList,
+        default: '',
+        env: 'REDIS_SENTINELS',
+      },
+      sentinelName: {
+        doc: 'Name of the master the Sentinels monitor (their `sentinel monitor <name> ...`).',
+        format: String,
+        default: '',
+        env: 'REDIS_SENTINEL_NAME',
+      },
+      password: {
+        doc: 'Password of the Redis servers with REDIS_SENTINELS or REDIS_CLUSTER_NODES (REDIS_URL carries its own).',
+        format: String,
+        default: '',
+        env: 'REDIS_PASSWORD',
+        sensitive: true,
+      },
+      sentinelPassword: {
+        doc: 'Password of the Sentinels themselves, when they require one.',
+        format: String,
+        default: '',
+        env: 'REDIS_SENTINEL_PASSWORD',
+        sensitive: true,
+      },
+      clusterNodes: {
+        doc: 'Redis Cluster seed nodes as host:port,host:port (instead of REDIS_URL); QUEUE_PREFIX must then carry a hash tag such as {emp}.',
+        format: formats.hostPortList,
+        default: '',
+        env: 'REDIS_CLUSTER_NODES',
       },
     },
     queuePrefix: {

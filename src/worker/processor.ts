@@ -1,5 +1,4 @@
 import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
 import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
@@ -8,6 +7,7 @@ import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
+import type { RedisClient } from '../redis/connection.js';
 
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
@@ -38,7 +38,7 @@ export interface ProcessorDeps {
   logger: Logger;
   metrics: WorkerMetrics;
   /** A non-blocking connection for checkpoints and cancel markers. */
-  redis: Redis;
+  redis: RedisClient;
   /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
@@ -224,7 +224,7 @@ function checkDataSize(data: unknown, maxBytes: number): void {
 /** Checkpoint values kept in one field of the BullMQ job hash. */
 class RedisCheckpoint implements JobCheckpoint {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly jobKey: string,
     private readonly values: Record<string, unknown>,
   ) {}

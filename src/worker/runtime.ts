@@ -1,7 +1,6 @@
 import os from 'node:os';
 import type http from 'node:http';
 import { MetricsTime, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../config/index.js';
 import type { CommonConnectorConfig } from '../config/connector-schema.js';
@@ -13,7 +12,7 @@ import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
-import { checkRedis, createWorkerRedis } from '../redis/connection.js';
+import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
@@ -54,8 +53,8 @@ export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
   private readonly activeJobs = new Map<string, ActiveJob>();
-  private redis: Redis | undefined;
-  private subscriber: Redis | undefined;
+  private redis: RedisClient | undefined;
+  private subscriber: RedisClient | undefined;
   private httpServer: http.Server | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date();
@@ -70,9 +69,9 @@ export class WorkerRuntime {
 
   /** Checks Redis, starts every connector's worker and the side services. */
   async start(): Promise<void> {
-    const redisCheck = await checkRedis(this.config.redis.url);
+    const redisCheck = await checkRedis(this.config.redis);
     for (const warning of redisCheck.warnings) this.logger.warn(warning);
-    this.redis = createWorkerRedis(this.config.redis.url);
+    this.redis = createWorkerRedis(this.config.redis);
     this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
 
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
@@ -309,7 +308,7 @@ export class WorkerRuntime {
     this.logger.info('stopped');
   }
 
-  private requireRedis(): Redis {
+  private requireRedis(): RedisClient {
     if (!this.redis) throw new Error('runtime not started');
     return this.redis;
   }
