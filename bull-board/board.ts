@@ -62,7 +62,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   // after a few retries while Redis is away, so a page load errors instead of hanging.
   const redis = createRedis(config.redis, 'board');
   let redisErrorLogged = false;
-  redis.on('error', error => {
+  redis.on('error', (error: Error) => {
     if (!redisErrorLogged) logger.warn('Bull Board lost Redis; retrying', { error: error.message });
     redisErrorLogged = true;
   });

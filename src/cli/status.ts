@@ -4,11 +4,14 @@ import { keys } from '../worker/keys.js';
 import { createClientRedis, scanKeys } from '../redis/connection.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT } from './context.js';
+import { describeLimits } from '../config/connector-schema.js';
 
 /** What `emp-worker status --json` prints. */
 export interface StatusReport {
   workers: HeartbeatRecord[];
   queues: Record<string, Record<string, number>>;
+  /** Queue-wide concurrency cap stored in Redis (BullMQ global concurrency), null when none. */
+  global_concurrency: Record<string, number | null>;
 }
 
 /** Reads every live heartbeat and the job counts of every queue they (or this config) use. */
@@ -36,6 +39,7 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
       if (slice?.jobType) queueNames.add(slice.jobType);
     }
     const queues: StatusReport['queues'] = {};
+    const globalConcurrency: StatusReport['global_concurrency'] = {};
     for (const name of [...queueNames].sort()) {
       const queue = new Queue(name, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
       try {
@@ -47,11 +51,12 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
           'completed',
           'failed',
         );
+        globalConcurrency[name] = await queue.getGlobalConcurrency();
       } finally {
         await queue.close();
       }
     }
-    return { workers, queues };
+    return { workers, queues, global_concurrency: globalConcurrency };
   } catch (error) {
     throw new CliError(
       `could not read status from Redis: ${error instanceof Error ? error.message : String(error)}`,
@@ -82,6 +87,9 @@ export async function statusCommand(
       out.write(
         `    ${connector.name} ${connector.version}  queue=${connector.queue} concurrency=${connector.concurrency}  ${connector.healthy ? 'healthy' : `UNHEALTHY: ${connector.health_detail}`}\n`,
       );
+      // Records from workers older than the limits carry neither field.
+      const limits = describeLimits(connector.global_concurrency ?? null, connector.rate_limit ?? null);
+      if (limits !== 'no queue-wide limits') out.write(`      across replicas: ${limits}\n`);
       const capabilities = JSON.stringify(connector.capabilities);
       if (capabilities !== '{}') {
         out.write(
@@ -98,7 +106,10 @@ export async function statusCommand(
     const text = Object.entries(counts)
       .map(([state, count]) => `${state}=${count}`)
       .join(' ');
-    out.write(`  ${name}  ${text}\n`);
+    const cap = report.global_concurrency[name];
+    out.write(
+      `  ${name}  ${text}${cap !== null && cap !== undefined ? `  global_concurrency=${cap}` : ''}\n`,
+    );
   }
   return EXIT.ok;
 }

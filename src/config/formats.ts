@@ -3,6 +3,7 @@ import convict from 'convict';
 /** Names of the custom convict formats this project registers. */
 export const formats = {
   positiveInt: 'positive-int',
+  optionalPositiveInt: 'optional-positive-int',
   positiveSeconds: 'positive-seconds',
   optionalPort: 'optional-port',
   redisUrl: 'redis-url',
@@ -49,6 +50,20 @@ export function registerFormats(): void {
     },
     coerce: (value: unknown) =>
       typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value,
+  });
+  convict.addFormat({
+    name: formats.optionalPositiveInt,
+    validate(value: unknown) {
+      if (value === null) return;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+        throw new Error('must be a whole number of 1 or more, or empty for none');
+      }
+    },
+    coerce: (value: unknown) => {
+      if (typeof value !== 'string') return value;
+      if (value.trim() === '') return null;
+      return /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+    },
   });
   convict.addFormat({
     name: formats.positiveSeconds,

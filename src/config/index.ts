@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
+import { connectorEnv } from './connector-schema.js';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
 import {
@@ -63,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   if (value.workerId === '') value.workerId = defaultWorkerId();
   checkRedisMode(value);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
+  checkRateLimits(value);
   const frozen = deepFreeze(value);
   schemaOfConfig.set(frozen, schema);
   return frozen;
@@ -99,6 +101,22 @@ function checkRedisMode(config: AppConfig): void {
   if (cluster && !hasHashTag(config.queuePrefix)) {
     fail(
       `QUEUE_PREFIX="${config.queuePrefix}" (queuePrefix) has no hash tag, but REDIS_CLUSTER_NODES is set: on Redis Cluster every key of a queue must hash to one slot (BullMQ's scripts touch several keys at once), so set QUEUE_PREFIX to a tagged prefix such as {${config.queuePrefix.replace(/[{}]/g, '') || 'emp'}}`,
+    );
+  }
+}
+
+/** A rate limit needs both its count and its window. */
+function checkRateLimits(config: AppConfig): void {
+  for (const [name, slice] of Object.entries(config.connectors)) {
+    if (!isRecord(slice) || !('rateLimitMax' in slice)) continue;
+    const max = slice.rateLimitMax ?? null;
+    const duration = slice.rateLimitDuration ?? null;
+    if ((max === null) === (duration === null)) continue;
+    const [set, missing] =
+      max === null ? ['RATE_LIMIT_DURATION', 'RATE_LIMIT_MAX'] : ['RATE_LIMIT_MAX', 'RATE_LIMIT_DURATION'];
+    const env = (key: string): string => connectorEnv(name, key);
+    throw new ConfigError(
+      `Invalid configuration: ${env(set)} is set without ${env(missing)}: a rate limit is a number of jobs per window; set both`,
     );
   }
 }

@@ -159,7 +159,7 @@ export async function checkRedis(config: RedisConfig, timeoutMs = 5000): Promise
   // ioredis rejects connect() with a bare "Connection is closed."; the cause (ECONNREFUSED,
   // ENOTFOUND, NOAUTH...) arrives on the 'error' event, so keep it for the message.
   let cause: unknown;
-  redis.on('error', error => (cause ??= error));
+  redis.on('error', (error: unknown) => (cause ??= error));
   try {
     try {
       await redis.connect();
@@ -229,4 +229,3 @@ function compareVersions(a: string, b: string): number {
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-

@@ -1,4 +1,4 @@
-import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
 import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
@@ -43,6 +43,12 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /**
+   * Pauses the whole queue for every replica (BullMQ `queue.rateLimit`). Given only when the
+   * queue has a limiter (WORKER_<NAME>_RATE_LIMIT_*): BullMQ honours the pause only there, and
+   * only then does the queue stand for one shared quota, so a 429 is the quota's, not the job's.
+   */
+  rateLimitQueue?: (ms: number) => Promise<void>;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -154,6 +160,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           await job.log(
             `service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`,
           );
+          if (deps.rateLimitQueue) {
+            // Every replica backs off together; the job waits at the head of the queue.
+            await deps.rateLimitQueue(failure.retryAfterMs);
+            throw Worker.RateLimitError();
+          }
           await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
           throw new DelayedError();
         }

@@ -3,7 +3,7 @@ import type http from 'node:http';
 import { MetricsTime, Queue, Worker } from 'bullmq';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../config/index.js';
-import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { rateLimiter, type CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
@@ -38,6 +38,10 @@ export interface HeartbeatRecord {
     version: string;
     queue: string;
     concurrency: number;
+    /** Queue-wide cap this worker set (WORKER_<NAME>_GLOBAL_CONCURRENCY), null when none. */
+    global_concurrency: number | null;
+    /** Queue-wide limiter this worker applies (WORKER_<NAME>_RATE_LIMIT_*), null when none. */
+    rate_limit: { max: number; duration_ms: number } | null;
     healthy: boolean;
     health_detail: string;
     capabilities: Capabilities;
@@ -72,7 +76,9 @@ export class WorkerRuntime {
     const redisCheck = await checkRedis(this.config.redis);
     for (const warning of redisCheck.warnings) this.logger.warn(warning);
     this.redis = createWorkerRedis(this.config.redis);
-    this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
+    this.redis.on('error', (error: Error) =>
+      this.logger.warn('redis connection error', { error: error.message }),
+    );
 
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
     await this.subscribeToCancels();
@@ -120,6 +126,12 @@ export class WorkerRuntime {
     const logger = this.logger.child({ connector: name });
     const connector = definition.create(config, { logger });
     const redis = this.requireRedis();
+    const readOnlyQueue = new Queue(config.jobType, {
+      connection: redis,
+      prefix: this.config.queuePrefix,
+      skipMetasUpdate: true,
+    });
+    const limiter = rateLimiter(config);
     const processor = createProcessor({
       connector,
       queue: config.jobType,
@@ -132,6 +144,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -140,6 +153,7 @@ export class WorkerRuntime {
       name: `${this.config.workerId}:${name}`,
       autorun: false,
       concurrency: config.concurrency,
+      ...(limiter ? { limiter } : {}),
       lockDuration: jobs.lockDuration,
       stalledInterval: jobs.stalledInterval,
       maxStalledCount: jobs.maxStalledCount,
@@ -158,21 +172,24 @@ export class WorkerRuntime {
       this.metrics.serviceHealthy.set({ connector: name }, state.healthy ? 1 : 0);
       this.beat().catch(() => undefined);
     });
-    const readOnlyQueue = new Queue(config.jobType, {
-      connection: redis,
-      prefix: this.config.queuePrefix,
-      skipMetasUpdate: true,
-    });
     this.runtimes.set(name, { connector, config, worker, gate, capabilities: {}, readOnlyQueue });
   }
 
   private async startConnector(runtime: ConnectorRuntime): Promise<void> {
     const { connector, config } = runtime;
+    // Set by every replica that has it configured (the same value); an unset replica leaves
+    // the queue's cap alone, so one replica without the variable does not lift it.
+    if (config.globalConcurrency !== null) {
+      await runtime.readOnlyQueue.setGlobalConcurrency(config.globalConcurrency);
+    }
+    const limiter = rateLimiter(config);
     this.logger.info(`connector ${connector.name} ${connector.version} on queue "${config.jobType}"`, {
       connector: connector.name,
       version: connector.version,
       concurrency: config.concurrency,
       timeout_s: config.timeout,
+      ...(config.globalConcurrency !== null ? { global_concurrency: config.globalConcurrency } : {}),
+      ...(limiter ? { rate_limit: `${limiter.max} per ${limiter.duration} ms` } : {}),
     });
     try {
       runtime.capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
@@ -185,7 +202,9 @@ export class WorkerRuntime {
   private async subscribeToCancels(): Promise<void> {
     const subscriber = this.requireRedis().duplicate();
     this.subscriber = subscriber;
-    subscriber.on('error', error => this.logger.warn('cancel subscriber error', { error: error.message }));
+    subscriber.on('error', (error: Error) =>
+      this.logger.warn('cancel subscriber error', { error: error.message }),
+    );
     subscriber.on('message', (_channel: string, message: string) => this.onCancelMessage(message));
     await subscriber.subscribe(keys.cancelChannel(this.config.queuePrefix));
   }
@@ -244,6 +263,8 @@ export class WorkerRuntime {
         version: runtime.connector.version,
         queue: runtime.config.jobType,
         concurrency: runtime.config.concurrency,
+        global_concurrency: runtime.config.globalConcurrency,
+        rate_limit: limitOf(runtime.config),
         healthy: runtime.gate.state.healthy,
         health_detail: runtime.gate.state.detail,
         capabilities: runtime.capabilities,
@@ -312,6 +333,11 @@ export class WorkerRuntime {
     if (!this.redis) throw new Error('runtime not started');
     return this.redis;
   }
+}
+
+function limitOf(config: CommonConnectorConfig): { max: number; duration_ms: number } | null {
+  const limiter = rateLimiter(config);
+  return limiter ? { max: limiter.max, duration_ms: limiter.duration } : null;
 }
 
 async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -145,7 +145,13 @@ export async function startSentinelGroup(masterName = 'empmaster'): Promise<Test
     // Every Sentinel must know the replica and the other Sentinels before a failover can be agreed.
     await waitFor(async () => {
       for (const sentinel of sentinels) {
-        const { stdout } = await run('redis-cli', ['-p', String(sentinel.port), 'sentinel', 'master', masterName]);
+        const { stdout } = await run('redis-cli', [
+          '-p',
+          String(sentinel.port),
+          'sentinel',
+          'master',
+          masterName,
+        ]);
         const lines = stdout.split('\n').map(line => line.trim());
         const value = (name: string): number => Number(lines[lines.indexOf(name) + 1]);
         if (value('num-slaves') < 1 || value('num-other-sentinels') < 2) return false;
