@@ -13,6 +13,7 @@ import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
+import { readQueueDepths } from '../redis/queue-depth.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
@@ -82,7 +83,13 @@ export class WorkerRuntime {
 
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
     await this.subscribeToCancels();
-    this.metrics.registerQueueWaiting(() => this.waitingCounts());
+    this.metrics.registerQueueDepth(() =>
+      readQueueDepths(
+        this.requireRedis(),
+        this.config.queuePrefix,
+        [...this.runtimes.values()].map(runtime => runtime.config.jobType),
+      ),
+    );
     this.metrics.registerActiveJobs(() => this.activeJobs.values(), [...this.runtimes.keys()]);
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
@@ -239,15 +246,6 @@ export class WorkerRuntime {
         services,
       },
     };
-  }
-
-  private async waitingCounts(): Promise<Array<{ queue: string; waiting: number }>> {
-    return Promise.all(
-      [...this.runtimes.values()].map(async runtime => ({
-        queue: runtime.config.jobType,
-        waiting: await runtime.readOnlyQueue.getWaitingCount(),
-      })),
-    );
   }
 
   private heartbeatRecord(): HeartbeatRecord {
