@@ -10,6 +10,7 @@ import type { AppConfig } from '../src/config/index.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
 import { createRedis } from '../src/redis/connection.js';
+import { bullmqTelemetry } from '../src/telemetry/index.js';
 import {
   REDACTED_MARKER,
   SHORTENED_MARKER,
@@ -73,7 +74,12 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const shown = new Map<string, ShownQueue>();
   const makeAdapter = (name: string): ShownQueue => {
     // A viewer must not write: skipMetasUpdate keeps the board from recreating a deleted queue's meta.
-    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix, skipMetasUpdate: true });
+    const queue = new Queue(name, {
+      connection: redis,
+      prefix: config.queuePrefix,
+      skipMetasUpdate: true,
+      ...bullmqTelemetry(),
+    });
     queue.on('error', error => logger.warn('queue error', { queue: name, error: error.message }));
     const adapter = new BullMQAdapter(queue, { readOnlyMode: board.readOnly, allowRetries: !board.readOnly });
     adapter.setFormatter('data', formatData);

@@ -2,6 +2,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
 import { createClientRedis, createEventsRedis } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from './context.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
@@ -23,7 +24,7 @@ export async function cancelCommand(
 ): Promise<number> {
   const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, ...bullmqTelemetry() });
   const eventsConnection = createEventsRedis(config.redis);
   const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
   try {

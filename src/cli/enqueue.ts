@@ -1,6 +1,7 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { createClientRedis, createEventsRedis } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
 
 /** Options of `emp-worker enqueue`. */
@@ -32,7 +33,7 @@ export async function enqueueCommand(
   const data = parseJsonArgument(json, 'job data');
   const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, ...bullmqTelemetry() });
   let events: QueueEvents | undefined;
   const eventsConnection = options.wait ? createEventsRedis(config.redis) : undefined;
   try {

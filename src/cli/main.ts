@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { RedisUnavailableError } from '../redis/connection.js';
 import { cancelCommand } from './cancel.js';
-import { CliError, EXIT, loadCliConfig } from './context.js';
+import { CliError, EXIT, loadCliConfig, withCliTracing } from './context.js';
 import { detailsCommand } from './details.js';
 import { enqueueCommand } from './enqueue.js';
 import { startCommand } from './start.js';
@@ -62,21 +62,26 @@ export async function main(argv: string[]): Promise<number> {
       case 'details':
         return await detailsCommand(config, requireArg(args[0], 'connector'), values.json);
       case 'status':
-        return await statusCommand(config, values.json);
+        return await withCliTracing(config, () => statusCommand(config, values.json));
       case 'enqueue':
-        return await enqueueCommand(config, requireArg(args[0], 'queue'), requireArg(args[1], 'json'), {
-          wait: values.wait,
-          attempts: intOption(values.attempts, 'attempts', 3, 1),
-          backoffMs: intOption(values.backoff, 'backoff', 5000, 0),
-          priority: values.priority === undefined ? undefined : intOption(values.priority, 'priority', 0, 0),
-          jobId: values['job-id'],
-        });
+        return await withCliTracing(config, () =>
+          enqueueCommand(config, requireArg(args[0], 'queue'), requireArg(args[1], 'json'), {
+            wait: values.wait,
+            attempts: intOption(values.attempts, 'attempts', 3, 1),
+            backoffMs: intOption(values.backoff, 'backoff', 5000, 0),
+            priority:
+              values.priority === undefined ? undefined : intOption(values.priority, 'priority', 0, 0),
+            jobId: values['job-id'],
+          }),
+        );
       case 'cancel':
-        return await cancelCommand(
-          config,
-          requireArg(args[0], 'queue'),
-          requireArg(args[1], 'job id'),
-          values.reason ?? 'cancelled from the CLI',
+        return await withCliTracing(config, () =>
+          cancelCommand(
+            config,
+            requireArg(args[0], 'queue'),
+            requireArg(args[1], 'job id'),
+            values.reason ?? 'cancelled from the CLI',
+          ),
         );
       default:
         throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);

@@ -1,6 +1,7 @@
 import type { AppConfig } from '../config/index.js';
 import { WorkerRuntime } from '../worker/runtime.js';
 import { cliLogger } from './context.js';
+import { startTracing, stopTracing } from '../telemetry/index.js';
 
 /** `emp-worker start`: runs the worker until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function startCommand(config: AppConfig): Promise<number> {
@@ -12,6 +13,8 @@ export async function startCommand(config: AppConfig): Promise<number> {
   process.on('uncaughtException', error =>
     logger.error('uncaught exception', { error: error.stack ?? error.message }),
   );
+  // Before the runtime builds its BullMQ workers, which take the tracing hook at construction.
+  await startTracing(config.telemetry, logger);
   await runtime.start();
   return new Promise<number>(resolve => {
     let signals = 0;
@@ -25,13 +28,16 @@ export async function startCommand(config: AppConfig): Promise<number> {
         return;
       }
       logger.info(`${signal} received`);
-      runtime.stop().then(
-        () => resolve(0),
-        (error: unknown) => {
-          logger.error('shutdown failed', { error: String(error) });
-          resolve(1);
-        },
-      );
+      runtime
+        .stop()
+        .then(() => stopTracing())
+        .then(
+          () => resolve(0),
+          (error: unknown) => {
+            logger.error('shutdown failed', { error: String(error) });
+            resolve(1);
+          },
+        );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';
 import { createClientRedis, scanKeys } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT } from './context.js';
 import { describeLimits } from '../config/connector-schema.js';
@@ -41,7 +42,12 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     const queues: StatusReport['queues'] = {};
     const globalConcurrency: StatusReport['global_concurrency'] = {};
     for (const name of [...queueNames].sort()) {
-      const queue = new Queue(name, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+      const queue = new Queue(name, {
+        connection,
+        prefix: config.queuePrefix,
+        skipMetasUpdate: true,
+        ...bullmqTelemetry(),
+      });
       try {
         queues[name] = await queue.getJobCounts(
           'waiting',

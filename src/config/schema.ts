@@ -1,6 +1,7 @@
 import os from 'node:os';
 import convict, { type Schema } from 'convict';
 import { formats } from './formats.js';
+import type { TelemetryConfig } from '../telemetry/index.js';
 
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
@@ -26,6 +27,8 @@ export interface AppConfig {
   };
   /** The Bull Board server (`npm run board`). */
   board: BoardConfig;
+  /** OpenTelemetry tracing (off unless an OTLP endpoint is set). */
+  telemetry: TelemetryConfig;
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
 }
@@ -88,6 +91,20 @@ function registerConnectorListFormat(): void {
             .filter(name => name !== '')
         : value,
   });
+}
+
+/** Empty, or an http(s) URL. */
+function checkOptionalHttpUrl(value: unknown): void {
+  if (value === '') return;
+  let url: URL | undefined;
+  try {
+    url = new URL(String(value));
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Error('must be an http:// or https:// URL, e.g. http://otel-collector:4318, or empty');
+  }
 }
 
 /** `<host>-<pid>`: the worker id when WORKER_ID is unset. */
@@ -304,6 +321,32 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         },
         default: '/',
         env: 'BULL_BOARD_BASE_PATH',
+      },
+    },
+    telemetry: {
+      endpoint: {
+        doc: 'OTLP/HTTP collector base URL (traces go to <it>/v1/traces); empty: no tracing and no OpenTelemetry SDK loaded. Other OTEL_* variables (headers, sampler, batching) are read by the SDK.',
+        format: (value: unknown) => checkOptionalHttpUrl(value),
+        default: '',
+        env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+      },
+      tracesEndpoint: {
+        doc: 'Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT.',
+        format: (value: unknown) => checkOptionalHttpUrl(value),
+        default: '',
+        env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      },
+      serviceName: {
+        doc: 'service.name of the spans this process exports.',
+        format: String,
+        default: 'emp-worker',
+        env: 'OTEL_SERVICE_NAME',
+      },
+      disabled: {
+        doc: 'true turns tracing off even when an endpoint is set.',
+        format: formats.boolean,
+        default: false,
+        env: 'OTEL_SDK_DISABLED',
       },
     },
     connectors: connectors,

@@ -8,6 +8,7 @@ import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 import type { RedisClient } from '../redis/connection.js';
+import { traceJob } from '../telemetry/index.js';
 
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
@@ -140,7 +141,10 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
       };
-      const output = await connector.process(ctx);
+      const output = await traceJob(
+        { 'emp.connector': connector.name, 'emp.queue': deps.queue, 'emp.job.id': jobId },
+        () => connector.process(ctx),
+      );
       controller?.signal.throwIfAborted();
       succeeded = true;
       await reporter.finish(true);

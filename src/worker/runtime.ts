@@ -14,6 +14,7 @@ import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
 import { readQueueDepths } from '../redis/queue-depth.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
@@ -137,6 +138,7 @@ export class WorkerRuntime {
       connection: redis,
       prefix: this.config.queuePrefix,
       skipMetasUpdate: true,
+      ...bullmqTelemetry(),
     });
     const limiter = rateLimiter(config);
     const processor = createProcessor({
@@ -167,6 +169,7 @@ export class WorkerRuntime {
       removeOnComplete: { age: jobs.keepCompletedSeconds, count: jobs.keepCompletedCount },
       removeOnFail: { age: jobs.keepFailedSeconds },
       metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+      ...bullmqTelemetry(),
     });
     worker.on('error', error => logger.warn('worker error', { error: error.message }));
     worker.on('lockRenewalFailed', jobIds => {

@@ -8,6 +8,7 @@ import {
   ServiceTimeoutError,
   ServiceUnavailableError,
 } from '../../errors.js';
+import { traceServiceCall } from '../../../telemetry/index.js';
 
 /** Credentials of a service; an API key wins over username/password (DESIGN §4). */
 export interface HttpAuth {
@@ -99,9 +100,30 @@ export class HttpClient {
     return new URL(path.replace(/^\/+/, ''), this.base);
   }
 
-  /** Sends a request; non-accepted statuses and transport failures throw classified errors. */
+  /**
+   * Sends a request; non-accepted statuses and transport failures throw classified errors.
+   * Traced as one service call span when tracing is on.
+   */
   async request(request: HttpRequest): Promise<HttpResponse> {
     const url = this.url(request.path);
+    const method = request.method ?? 'GET';
+    return traceServiceCall(
+      `${this.service} ${method}`,
+      {
+        'emp.service': this.service,
+        'http.request.method': method,
+        'server.address': url.host,
+        'url.path': url.pathname,
+      },
+      async span => {
+        const response = await this.send(request, url);
+        span.setAttributes({ 'http.response.status_code': response.status });
+        return response;
+      },
+    );
+  }
+
+  private async send(request: HttpRequest, url: URL): Promise<HttpResponse> {
     const maxBytes = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
     if (this.authorization) headers.authorization = this.authorization;

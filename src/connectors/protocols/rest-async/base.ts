@@ -2,6 +2,7 @@ import type { Method } from 'got';
 import { abortStopsServiceWork } from '../../abort.js';
 import { abortableSleep } from '../../abortable-sleep.js';
 import { ProtocolError, RateLimitedError, ServiceFailedError } from '../../errors.js';
+import { annotateJob } from '../../../telemetry/index.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
@@ -173,6 +174,7 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
         }
       }
       if (jobId === undefined) jobId = await this.submit(job, ctx);
+      annotateJob({ 'emp.service.job_id': jobId });
 
       for (;;) {
         if (status === undefined) {

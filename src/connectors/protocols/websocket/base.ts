@@ -5,6 +5,7 @@ import type { Capabilities, Connector, ConnectorDeps, HealthResult, JobContext }
 import type { WebSocketServiceConfig } from './config.js';
 import { ServiceSocket, safeUrl } from './socket.js';
 import { MessageStream } from './stream.js';
+import { traceServiceCall } from '../../../telemetry/index.js';
 
 /** Backoff of reconnect attempts while jobs are listening: 0.25 s doubling to 5 s, with jitter. */
 const RECONNECT_BASE_MS = 250;
@@ -111,7 +112,10 @@ export abstract class WebSocketConnector<
     const stream = this.openStream(ctx.signal);
     try {
       await this.ensureConnected(ctx.signal);
-      return await this.processServiceJob(ctx, stream);
+      // One span for the job's time on the socket; its HTTP calls are child spans.
+      return await traceServiceCall(`${this.service} websocket wait`, { 'emp.service': this.service }, () =>
+        this.processServiceJob(ctx, stream),
+      );
     } finally {
       stream.close();
     }

@@ -22,6 +22,7 @@ import {
   type PromptState,
 } from './protocol.js';
 import { parseComfyJob, type ComfyJob } from './workflow.js';
+import { annotateJob } from '../../../telemetry/index.js';
 
 /** The checkpoint key holding the job's ComfyUI prompt id (read back on a retried attempt). */
 export const PROMPT_ID_KEY = 'prompt_id';
@@ -61,6 +62,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       const saved = ctx.checkpoint.get<unknown>(PROMPT_ID_KEY);
       if (typeof saved === 'string' && saved !== '') {
         promptId = saved;
+        annotateJob({ 'emp.service.prompt_id': promptId });
         const found = await this.promptState(promptId, ctx.signal);
         if (found.state === 'done') {
           await ctx.log(
@@ -81,6 +83,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       }
       promptId ??= randomUUID();
       promptId = await this.submit(ctx, job, promptId);
+      annotateJob({ 'emp.service.prompt_id': promptId });
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
       if (ctx.signal.aborted && promptId !== undefined && abortStopsServiceWork(ctx.signal)) {
