@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { RedisConfig } from '../../src/config/schema.js';
 import { freePort, spawnCollecting, type Spawned } from './processes.js';
+import { waitUntil } from './runtime.js';
 
 const run = promisify(execFile);
 
@@ -73,7 +74,9 @@ export async function startCluster(): Promise<TestCluster> {
     const addresses = nodes.map(node => `127.0.0.1:${node.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes'], { timeout: 30_000 });
     // The cluster is usable once every node reports cluster_state:ok.
-    for (const node of nodes) await waitFor(() => clusterOk(node.port), 15_000);
+    for (const node of nodes) {
+      await waitUntil(() => clusterOk(node.port).catch(() => false), 15_000, 'cluster_state:ok');
+    }
   } catch (error) {
     await Promise.all(nodes.map(node => node.process.stop()));
     fs.rmSync(dir, { recursive: true, force: true });
@@ -116,10 +119,14 @@ export async function startSentinelGroup(masterName = 'empmaster'): Promise<Test
     started.push(master.process);
     const replica = await startNode(dir, ['--replicaof', '127.0.0.1', String(master.port)]);
     started.push(replica.process);
-    await waitFor(async () => {
-      const { stdout } = await run('redis-cli', ['-p', String(replica.port), 'info', 'replication']);
-      return /master_link_status:up/.test(stdout);
-    }, 15_000);
+    await waitUntil(
+      async () => {
+        const { stdout } = await run('redis-cli', ['-p', String(replica.port), 'info', 'replication']);
+        return /master_link_status:up/.test(stdout);
+      },
+      15_000,
+      'the replica in sync',
+    );
     const sentinels: Array<{ port: number; process: Spawned }> = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
@@ -143,21 +150,25 @@ export async function startSentinelGroup(masterName = 'empmaster'): Promise<Test
       sentinels.push({ port, process });
     }
     // Every Sentinel must know the replica and the other Sentinels before a failover can be agreed.
-    await waitFor(async () => {
-      for (const sentinel of sentinels) {
-        const { stdout } = await run('redis-cli', [
-          '-p',
-          String(sentinel.port),
-          'sentinel',
-          'master',
-          masterName,
-        ]);
-        const lines = stdout.split('\n').map(line => line.trim());
-        const value = (name: string): number => Number(lines[lines.indexOf(name) + 1]);
-        if (value('num-slaves') < 1 || value('num-other-sentinels') < 2) return false;
-      }
-      return true;
-    }, 20_000);
+    await waitUntil(
+      async () => {
+        for (const sentinel of sentinels) {
+          const { stdout } = await run('redis-cli', [
+            '-p',
+            String(sentinel.port),
+            'sentinel',
+            'master',
+            masterName,
+          ]);
+          const lines = stdout.split('\n').map(line => line.trim());
+          const value = (name: string): number => Number(lines[lines.indexOf(name) + 1]);
+          if (value('num-slaves') < 1 || value('num-other-sentinels') < 2) return false;
+        }
+        return true;
+      },
+      20_000,
+      'Sentinels that know the replica and each other',
+    );
     const currentMasterPort = async (): Promise<number> => {
       const { stdout } = await run('redis-cli', [
         '-p',
@@ -184,19 +195,5 @@ export async function startSentinelGroup(masterName = 'empmaster'): Promise<Test
     await Promise.all(started.map(process => process.stop()));
     fs.rmSync(dir, { recursive: true, force: true });
     throw error;
-  }
-}
-
-/** Polls `check` every 100 ms until it is true (a state only visible by asking). */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // Not yet answering: ask again.
-    }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise(resolve => setTimeout(resolve, 100));
   }
 }
