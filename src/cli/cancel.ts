@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis, createEventsRedis } from '../redis/connection.js';
+import { createClientRedis, createEventsRedis, publishReach } from '../redis/connection.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT } from './context.js';
 
@@ -52,9 +52,11 @@ export async function cancelCommand(
       CANCEL_MARKER_TTL_S,
     );
     const request: CancelRequest = { queue: queueName, jobId, reason };
-    const receivers = await connection.publish(
-      keys.cancelChannel(config.queuePrefix),
-      JSON.stringify(request),
+    const channel = keys.cancelChannel(config.queuePrefix);
+    const receivers = await publishReach(
+      connection,
+      channel,
+      await connection.publish(channel, JSON.stringify(request)),
     );
     if (receivers === 0) {
       out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);

@@ -129,7 +129,7 @@ export function createEventsRedis(config: RedisConfig): RedisClient {
  * scanned, since SCAN only walks the node it is sent to.
  */
 export async function scanKeys(client: RedisClient, pattern: string, count: number): Promise<string[]> {
-  const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client];
+  const nodes: Redis[] = isCluster(client) ? await masters(client) : [client];
   const found: string[] = [];
   for (const node of nodes) {
     let cursor = '0';
@@ -140,6 +140,42 @@ export async function scanKeys(client: RedisClient, pattern: string, count: numb
     } while (cursor !== '0');
   }
   return found;
+}
+
+/**
+ * Receivers of a PUBLISH on `channel`. A Cluster forwards a classic PUBLISH to every node,
+ * but its reply counts only the subscribers of the node it was sent to, so there every
+ * node is asked (PUBSUB NUMSUB) and the answers added up.
+ */
+export async function publishReach(client: RedisClient, channel: string, published: number): Promise<number> {
+  if (!isCluster(client)) return published;
+  await masters(client);
+  const counts = await Promise.all(
+    client.nodes('all').map(async node => {
+      const reply = (await node.pubsub('NUMSUB', channel));
+      return Number(reply[1] ?? 0);
+    }),
+  );
+  return counts.reduce((sum, count) => sum + count, 0);
+}
+
+/** The Cluster's masters; the node list fills only once the client has read the slots. */
+async function masters(cluster: Cluster): Promise<Redis[]> {
+  if (cluster.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        cluster.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = (): void => {
+        cluster.off('ready', onReady);
+        reject(new Error('the Redis Cluster connection closed before it was ready'));
+      };
+      cluster.once('ready', onReady);
+      cluster.once('end', onEnd);
+    });
+  }
+  return cluster.nodes('master');
 }
 
 /**
@@ -168,7 +204,7 @@ export async function checkRedis(config: RedisConfig, timeoutMs = 5000): Promise
         `Cannot reach ${where}: ${errorText(cause ?? error).replace(/\.+$/, '')}. ${startHint(config)}`,
       );
     }
-    const servers: Redis[] = isCluster(redis) ? redis.nodes('master') : [redis];
+    const servers: Redis[] = isCluster(redis) ? await masters(redis) : [redis];
     const checks = await Promise.all(servers.map(server => readServer(server)));
     const version = checks.map(check => check.version).sort(compareVersions)[0] ?? '0.0.0';
     const warnings: string[] = [];
