@@ -19,6 +19,8 @@ import { BullMQOtel } from 'bullmq-otel';
 import type { Logger } from 'winston';
 import type { ServiceSpan, SpanAttributes, TelemetryConfig, Tracing } from './index.js';
 
+const NO_SPAN: ServiceSpan = { setAttributes: () => undefined };
+
 /** Tracer and instrumentation scope name of our own spans. */
 const TRACER_NAME = 'emp-worker';
 
@@ -62,6 +64,8 @@ export function startSdk(config: TelemetryConfig, logger: Logger): Tracing {
     },
     runServiceCall(name, attributes, fn) {
       const job = scope();
+      // Calls outside any job (health checks every few seconds) would only be noise.
+      if (!job) return fn(NO_SPAN);
       return tracer.startActiveSpan(
         name,
         { kind: SpanKind.CLIENT, attributes: { ...job?.attributes, ...clean(attributes) } },
