@@ -144,7 +144,7 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         env: 'REDIS_SENTINEL_NAME',
       },
       password: {
-        doc: 'Password of the Redis servers with REDIS_SENTINELS or REDIS_CLUSTER_NODES (REDIS_URL carries its own).',
+        doc: 'Password of the Redis servers (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL, used when the URL carries none). Keeps the password out of a URL.',
         format: String,
         default: '',
         env: 'REDIS_PASSWORD',
