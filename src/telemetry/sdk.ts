@@ -41,7 +41,8 @@ interface JobScope {
  */
 export function startSdk(config: TelemetryConfig, logger: Logger): Tracing {
   const url = config.tracesEndpoint !== '' ? config.tracesEndpoint : joinTracesPath(config.endpoint);
-  const exporter = new ReportingExporter(new OTLPTraceExporter({ url }), url, logger);
+  const shown = withoutCredentials(url);
+  const exporter = new ReportingExporter(new OTLPTraceExporter({ url }), shown, logger);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }).merge(
       detectResources({ detectors: [envDetector] }),
@@ -50,7 +51,7 @@ export function startSdk(config: TelemetryConfig, logger: Logger): Tracing {
   });
   provider.register();
   const tracer = trace.getTracer(TRACER_NAME);
-  logger.info(`tracing to ${url} as service "${config.serviceName}"`);
+  logger.info(`tracing to ${shown} as service "${config.serviceName}"`);
 
   const scope = (): JobScope | undefined => context.active().getValue(JOB_ATTRIBUTES) as JobScope | undefined;
 
@@ -114,6 +115,14 @@ function clean(attributes: SpanAttributes): Attributes {
   const result: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) if (value !== undefined) result[key] = value;
   return result;
+}
+
+/** The URL without user and password, for logs. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
 }
 
 function joinTracesPath(endpoint: string): string {

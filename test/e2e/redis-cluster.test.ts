@@ -16,6 +16,7 @@ import { startBoard, type BoardServer } from '../../bull-board/board.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { checkRedis } from '../../src/redis/connection.js';
+import { keys } from '../../src/worker/keys.js';
 
 /** REDIS_URL's default: left as is, it does not clash with REDIS_CLUSTER_NODES. */
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -58,6 +59,19 @@ describe('Redis Cluster', () => {
     expect(run.code).toBe(2);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toMatch(/QUEUE_PREFIX="bull" .*no hash tag.*REDIS_CLUSTER_NODES.*\{bull\}/);
+  });
+
+  test("every key emp-worker adds hashes to its queue's slot", async () => {
+    const slotOf = async (key: string): Promise<number> =>
+      Number(await producerConnection.cluster('KEYSLOT', key));
+    const queueSlot = await slotOf(`${prefix}:simulation:wait`);
+    const ours = [
+      keys.heartbeat(prefix, 'worker-1'),
+      keys.cancelMarker(prefix, 'simulation', '42'),
+      keys.cancelChannel(prefix),
+      keys.job(`${prefix}:simulation`, '42'),
+    ];
+    expect(await Promise.all(ours.map(slotOf))).toEqual(ours.map(() => queueSlot));
   });
 
   test('the start-up check reads every master', async () => {
