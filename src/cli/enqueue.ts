@@ -3,6 +3,7 @@ import type { AppConfig } from '../config/index.js';
 import { createClientRedis, createEventsRedis } from '../redis/connection.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** Options of `emp-worker enqueue`. */
 export interface EnqueueOptions {
@@ -55,7 +56,7 @@ export async function enqueueCommand(
     return await followJob(queue, events, job, output);
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`could not enqueue: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`could not enqueue: ${describeError(error)}`);
   } finally {
     await events?.close();
     await queue.close();

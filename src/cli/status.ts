@@ -6,6 +6,7 @@ import { bullmqTelemetry } from '../telemetry/index.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT } from './context.js';
 import { describeLimits } from '../config/connector-schema.js';
+import { describeError } from '../logging/errors.js';
 
 /** What `emp-worker status --json` prints. */
 export interface StatusReport {
@@ -64,9 +65,7 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     }
     return { workers, queues, global_concurrency: globalConcurrency };
   } catch (error) {
-    throw new CliError(
-      `could not read status from Redis: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new CliError(`could not read status from Redis: ${describeError(error)}`);
   } finally {
     connection.disconnect();
   }

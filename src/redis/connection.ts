@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { parseHostPorts } from '../config/formats.js';
 import type { RedisConfig } from '../config/schema.js';
+import { describeError } from '../logging/errors.js';
 
 /** Redis could not be reached or is unfit for BullMQ; the message says what to do. */
 export class RedisUnavailableError extends Error {
@@ -152,7 +153,7 @@ export async function publishReach(client: RedisClient, channel: string, publish
   await masters(client);
   const counts = await Promise.all(
     client.nodes('all').map(async node => {
-      const reply = (await node.pubsub('NUMSUB', channel));
+      const reply = await node.pubsub('NUMSUB', channel);
       return Number(reply[1] ?? 0);
     }),
   );
@@ -201,7 +202,8 @@ export async function checkRedis(config: RedisConfig, timeoutMs = 5000): Promise
       await redis.connect();
     } catch (error) {
       throw new RedisUnavailableError(
-        `Cannot reach ${where}: ${errorText(cause ?? error).replace(/\.+$/, '')}. ${startHint(config)}`,
+        `Cannot reach ${where}: ${describeError(cause ?? error).replace(/\.+$/, '')}. ${startHint(config)}`,
+        { cause: cause ?? error },
       );
     }
     const servers: Redis[] = isCluster(redis) ? await masters(redis) : [redis];
@@ -260,8 +262,4 @@ function compareVersions(a: string, b: string): number {
     if (diff !== 0) return diff;
   }
   return 0;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

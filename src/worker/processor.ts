@@ -1,7 +1,7 @@
 import { DelayedError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
-import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
+import { InvalidInputError, errorFacts, rateLimitWaitMs, type ConnectorError } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
@@ -9,6 +9,7 @@ import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 import type { RedisClient } from '../redis/connection.js';
 import { traceJob } from '../telemetry/index.js';
+import { describeError, errorLogFields } from '../logging/errors.js';
 
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
@@ -107,7 +108,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       connector.name,
       deps.progressMinIntervalMs,
       progress => job.updateProgress(progress),
-      error => logger().warn('progress write failed', { error: String(error) }),
+      error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
     try {
@@ -125,9 +126,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
 
       const ctx: JobContext = {
         id: jobId,
-        queue: deps.queue,
         data: job.data,
-        attempt: job.attemptsMade + 1,
         get signal() {
           return signal();
         },
@@ -159,17 +158,16 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
+      const retryAfterMs = rateLimitWaitMs(failure);
+      if (retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
-          await job.log(
-            `service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`,
-          );
+          await job.log(`service rate-limited the job; retrying in ${Math.ceil(retryAfterMs / 1000)} s`);
           if (deps.rateLimitQueue) {
             // Every replica backs off together; the job waits at the head of the queue.
-            await deps.rateLimitQueue(failure.retryAfterMs);
+            await deps.rateLimitQueue(retryAfterMs);
             throw Worker.RateLimitError();
           }
-          await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
+          await job.moveToDelayed(Date.now() + retryAfterMs, token);
           throw new DelayedError();
         }
       }
@@ -198,11 +196,16 @@ async function recordFailure(
     : failure.retryable
       ? `no attempts left (${attempts})`
       : 'not retryable';
-  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, { code: failure.code });
+  // The cause chain (messages and codes) and the error's facts go on the line; the stack only at debug.
+  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, {
+    code: failure.code,
+    ...errorFacts(failure),
+    ...errorLogFields(failure, { stack: logger.isDebugEnabled() }),
+  });
   try {
     await job.log(`failed: ${failureReason(failure)}; ${verdict}`);
   } catch (error) {
-    logger.warn('could not write the failure to the job log', { error: String(error) });
+    logger.warn('could not write the failure to the job log', { error: describeError(error) });
   }
 }
 

@@ -22,7 +22,7 @@ export interface ComfyJob {
 export const MAX_NODES = 5000;
 
 /**
- * Reads the three payload forms of DESIGN §5 — a bare graph, `{prompt, extra_data?}` or
+ * Reads the three payload forms of docs/connectors/comfyui.md — a bare graph, `{prompt, extra_data?}` or
  * `{workflow, extra_data?}` — and checks the graph's shape before anything is sent:
  * every node has a `class_type` and `inputs`, every link is `["<node id>", <output>]`
  * and points at a node of the graph. Errors name the node and input.
