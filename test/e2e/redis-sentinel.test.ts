@@ -102,7 +102,7 @@ describe('Redis Sentinel failover', () => {
     const pauseMs = Math.min(...finishedAfterKill) - killedAt;
     process.stdout.write(`sentinel failover: master kill to next completed job ${pauseMs} ms\n`);
     expect(worker.output()).not.toMatch(/"level":"error"/);
-  });
+  }, 120_000);
 
   test('the CLI reaches the new master through the Sentinels', async () => {
     const run = await runCli(['enqueue', 'simulation', '{"steps":1,"duration_ms":50}', '--wait'], env);
