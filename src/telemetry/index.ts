@@ -71,10 +71,18 @@ export function bullmqTelemetry(): { telemetry?: Telemetry } {
 
 /**
  * Runs a job's connector work with its connector, queue and job id attached, so every
- * service call span inside carries them. Runs `fn` as is when tracing is off.
+ * service call span inside carries them. Runs `fn` as is when tracing is off (no
+ * attribute object is even built then: this is on every job's path).
  */
-export function traceJob<T>(attributes: SpanAttributes, fn: () => Promise<T>): Promise<T> {
-  return active ? active.runJob(attributes, fn) : fn();
+export function traceJob<T>(
+  connector: string,
+  queue: string,
+  jobId: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  return active
+    ? active.runJob({ 'emp.connector': connector, 'emp.queue': queue, 'emp.job.id': jobId }, fn)
+    : fn();
 }
 
 /**

@@ -140,10 +140,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
       };
-      const output = await traceJob(
-        { 'emp.connector': connector.name, 'emp.queue': deps.queue, 'emp.job.id': jobId },
-        () => connector.process(ctx),
-      );
+      const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
       controller?.signal.throwIfAborted();
       succeeded = true;
       await reporter.finish(true);
