@@ -1,11 +1,11 @@
-import { Queue } from 'bullmq';
+import { Queue } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';
-import { createClientRedis, scanKeys } from '../redis/connection.js';
+import { createClientRedis, scanKeys, type RedisClient } from '../redis/connection.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
-import type { HeartbeatRecord } from '../worker/runtime.js';
-import { CliError, EXIT } from './context.js';
 import { describeLimits } from '../config/connector-schema.js';
+import type { HeartbeatRecord } from '../worker/runtime.js';
+import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
 /** What `emp-worker status --json` prints. */
@@ -16,24 +16,30 @@ export interface StatusReport {
   global_concurrency: Record<string, number | null>;
 }
 
+/** Every live worker's heartbeat record under `prefix`, sorted by worker id. */
+export async function readHeartbeats(connection: RedisClient, prefix: string): Promise<HeartbeatRecord[]> {
+  const workers: HeartbeatRecord[] = [];
+  const found = await scanKeys(connection, keys.heartbeatPattern(prefix), 200);
+  // One MGET: on a Cluster the prefix's hash tag keeps every heartbeat in one slot.
+  const values = found.length > 0 ? await connection.mget(found) : [];
+  for (const value of values) {
+    if (!value) continue;
+    try {
+      workers.push(JSON.parse(value) as HeartbeatRecord);
+    } catch {
+      // A record being rewritten or foreign: skip it.
+    }
+  }
+  return workers.sort((a, b) => a.id.localeCompare(b.id));
+}
+
 /** Reads every live heartbeat and the job counts of every queue they (or this config) use. */
 export async function readStatus(config: AppConfig): Promise<StatusReport> {
+  await ensureRedis(config);
   const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   try {
-    const workers: HeartbeatRecord[] = [];
-    const found = await scanKeys(connection, keys.heartbeatPattern(config.queuePrefix), 200);
-    // One MGET: on a Cluster the prefix's hash tag keeps every heartbeat in one slot.
-    const values = found.length > 0 ? await connection.mget(found) : [];
-    for (const value of values) {
-      if (!value) continue;
-      try {
-        workers.push(JSON.parse(value) as HeartbeatRecord);
-      } catch {
-        // A record being rewritten or foreign: skip it.
-      }
-    }
-    workers.sort((a, b) => a.id.localeCompare(b.id));
+    const workers = await readHeartbeats(connection, config.queuePrefix);
     const queueNames = new Set<string>();
     for (const worker of workers) for (const connector of worker.connectors) queueNames.add(connector.queue);
     for (const name of config.enabledConnectors) {

@@ -250,7 +250,7 @@ function startHint(config: RedisConfig): string {
   if (config.sentinels.trim() !== '') {
     return 'Check that the Sentinels are up and monitor a master named REDIS_SENTINEL_NAME.';
   }
-  return 'Start one (e.g. `redis-server` or `docker compose up -d redis`) or point REDIS_URL at yours.';
+  return 'Start one (e.g. `redis-server` or `docker run -d -p 6379:6379 redis:7`) or point REDIS_URL at yours.';
 }
 
 /** Sorts versions ascending (`1.2.10` after `1.2.9`). */

@@ -135,6 +135,8 @@ describe('Kubernetes manifests in docs/deployment.md', () => {
     const config = loadConfig({ ...env, REDIS_PASSWORD: 'from-secret' });
     const http = container?.ports?.find(port => port.name === 'http');
     expect(http?.containerPort).toBe(config.http.port);
+    // Probes come from the kubelet, over the pod's address.
+    expect(env.WORKER_HTTP_HOST).toBe('0.0.0.0');
     expect(container?.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(container?.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(container?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
@@ -152,6 +154,7 @@ describe('Kubernetes manifests in docs/deployment.md', () => {
       BULL_BOARD_PASSWORD: 'x',
     });
     expect(container?.ports?.find(port => port.name === 'http')?.containerPort).toBe(config.board.port);
+    expect(plainEnv(container as Container).BULL_BOARD_HOST).toBe('0.0.0.0');
     const service = byKind<{ spec: { selector: Record<string, string> } }>(all, 'Service')[0];
     expect(board?.spec.template.metadata.labels).toMatchObject(service?.spec.selector ?? { missing: true });
   });
