@@ -71,9 +71,8 @@ describe('WORKER_REST_GLOBAL_CONCURRENCY=2 across 3 replicas × concurrency 4', 
     expect(finished.map(job => job.finishedOn !== undefined && job.failedReason === undefined)).toEqual(
       Array(12).fill(true),
     );
+    // Twelve slots (3 × 4) and a backlog of twelve 250 ms jobs: only the queue-wide cap keeps it at 2.
     expect(rest.maxInFlight()).toBe(2);
-    // The cap is queue-wide, not one replica doing all the work.
-    expect(new Set(finished.map(job => job.processedBy)).size).toBeGreaterThan(1);
   });
 
   test('status and details show the limit', async () => {
@@ -103,7 +102,7 @@ describe('WORKER_REST_RATE_LIMIT_MAX=5 per 1000 ms across 3 replicas', () => {
   });
   afterAll(async () => replicas.close());
 
-  test('each window of the limiter admits at most one job more than 5 (arrival jitter)', async () => {
+  test('each window of the limiter starts at most one job more than 5; the service sees them spread out', async () => {
     rest.requests.length = 0;
     const jobs = await replicas.queue.addBulk(
       Array.from({ length: 20 }, (_, i) => ({ name: 'rest', data: { n: i } })),
@@ -114,15 +113,22 @@ describe('WORKER_REST_RATE_LIMIT_MAX=5 per 1000 ms across 3 replicas', () => {
       .map(request => request.at)
       .sort((a, b) => a - b);
     expect(arrivals).toHaveLength(20);
-    // BullMQ's limiter counts fixed windows that open with the first job after the last closed.
+    // BullMQ's limiter counts fixed windows that open with the first job started after the last
+    // one closed; a job's processedOn is when the limiter let it start. (Arrival times at the
+    // service lag those by a few ms, enough to blur two windows into one at their edges.)
+    const started = (await Promise.all(jobs.map(job => replicas.queue.getJob(job.id ?? ''))))
+      .map(job => job?.processedOn ?? 0)
+      .sort((a, b) => a - b);
     const windows: number[][] = [];
-    for (const at of arrivals) {
+    for (const at of started) {
       const current = windows.at(-1);
       if (current && at < (current[0] ?? 0) + 1000) current.push(at);
       else windows.push([at]);
     }
     expect(Math.max(...windows.map(window => window.length))).toBeLessThanOrEqual(6);
-    // Three replicas unlimited would take 20 jobs at once; 5 per second needs at least 3 s more.
+    expect(windows.length).toBeGreaterThanOrEqual(4);
+    // At the service too: three replicas unlimited would call it 20 times at once; 5 per second
+    // spreads the calls over at least 3 s.
     expect((arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0)).toBeGreaterThanOrEqual(2900);
     const status = JSON.parse((await runCli(['status', '--json'], replicas.env)).stdout) as {
       workers: Array<{ connectors: Array<{ rate_limit: unknown }> }>;

@@ -111,8 +111,8 @@ describe('Redis Cluster', () => {
   });
 
   test('/metrics reads the queue depth from the cluster', async () => {
-    const line = await worker.waitForLine(/health and metrics on http:\/\/localhost:\d+/);
-    const port = /localhost:(\d+)/.exec(line)?.[1];
+    const line = await worker.waitForLine(/health and metrics on http:\/\/[^ ]+:\d+/);
+    const port = /health and metrics on http:\/\/[^ ]+:(\d+)/.exec(line)?.[1];
     const delayed = await queue.add('simulation', { steps: 1 }, { delay: 60_000 });
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(text).toMatch(/emp_queue_delayed\{queue="simulation"\} 1\b/);
