@@ -3,6 +3,7 @@ import path from 'node:path';
 import convict from 'convict';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
+import { mediaConfigProblems } from './media.js';
 import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
 
 export type { AppConfig, ConnectorSchemas } from './schema.js';
@@ -55,6 +56,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
+  const mediaProblems = mediaConfigProblems(value.media);
+  if (mediaProblems.length > 0) throw new ConfigError(`Invalid configuration: ${mediaProblems.join('; ')}`);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
   const frozen = deepFreeze(value);
   schemaOfConfig.set(frozen, schema);
@@ -161,7 +164,9 @@ function describeConvictError(error: unknown, envNames: Map<string, string>, env
       if (!envName) return `${keyPath}: ${message}`;
       const raw = env[envName];
       const shown =
-        raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
+        raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN|CONNECTION_STRING/.test(envName)
+          ? ''
+          : `="${raw}"`;
       return `${envName}${shown} (${keyPath}): ${message}`;
     });
   return `Invalid configuration: ${lines.join('; ')}`;

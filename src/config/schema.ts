@@ -1,6 +1,7 @@
 import os from 'node:os';
 import convict, { type Schema } from 'convict';
 import { formats } from './formats.js';
+import { mediaSchema, type MediaConfig } from './media.js';
 
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
@@ -26,6 +27,8 @@ export interface AppConfig {
   };
   /** The Bull Board server (`npm run board`). */
   board: BoardConfig;
+  /** Output stores and input fetching (docs/media.md). */
+  media: MediaConfig;
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
 }
@@ -258,6 +261,7 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         env: 'BULL_BOARD_BASE_PATH',
       },
     },
+    media: mediaSchema,
     connectors: connectors,
   };
 }

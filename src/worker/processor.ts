@@ -6,6 +6,8 @@ import { InvalidInputError, RateLimitedError, type ConnectorError } from '../con
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
+import type { Media } from '../media/media.js';
+import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 
@@ -43,6 +45,8 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /** The worker's output store and input limits. */
+  media: Media;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -115,11 +119,13 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       checkDataSize(job.data, deps.maxDataBytes);
       controller?.signal.throwIfAborted();
+      // Checked before any work: a bad upload URL must not cost a GPU run.
+      const { data, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
 
       const ctx: JobContext = {
         id: jobId,
         queue: deps.queue,
-        data: job.data,
+        data,
         attempt: job.attemptsMade + 1,
         get signal() {
           return signal();
@@ -133,6 +139,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           return logger();
         },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
+        outputs: deps.media.outputsFor({
+          queue: deps.queue,
+          jobId,
+          uploadUrls,
+          signal,
+          progress: update => reporter.report(update),
+        }),
+        inputs: deps.media.inputsFor(signal),
       };
       const output = await connector.process(ctx);
       controller?.signal.throwIfAborted();

@@ -8,6 +8,7 @@ import type { CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
+import { Media } from '../media/media.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
@@ -61,6 +62,7 @@ export class WorkerRuntime {
   private readonly startedAt = new Date();
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  private media: Media | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -75,7 +77,9 @@ export class WorkerRuntime {
     this.redis = createWorkerRedis(this.config.redis.url);
     this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
 
-    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
+    this.media = new Media(this.config.media);
+    this.logger.info(`output store: ${this.media.describe()}`);
+    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name, this.media);
     await this.subscribeToCancels();
     this.metrics.registerQueueWaiting(() => this.waitingCounts());
     this.metrics.registerActiveJobs(() => this.activeJobs.values(), [...this.runtimes.keys()]);
@@ -114,7 +118,7 @@ export class WorkerRuntime {
     return this.stopped;
   }
 
-  private createConnectorRuntime(name: string): void {
+  private createConnectorRuntime(name: string, media: Media): void {
     const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
     const config = this.config.connectors[name] as CommonConnectorConfig;
@@ -133,6 +137,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      media,
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -306,6 +311,7 @@ export class WorkerRuntime {
       await this.subscriber?.quit().catch(() => undefined);
       await this.redis.quit().catch(() => undefined);
     }
+    this.media?.close();
     this.logger.info('stopped');
   }
 
