@@ -9,10 +9,7 @@ import { InvalidInputError } from '../connectors/errors.js';
 import { fetchUrl } from '../net/fetch.js';
 import { redactUrl, type UrlGuardOptions } from '../net/url-guard.js';
 import { DigestStream } from './digest.js';
-import { AzureStore } from './stores/azure.js';
-import { FileStore } from './stores/file.js';
 import { putToUrl } from './stores/put.js';
-import { S3Store } from './stores/s3.js';
 import type { OutputStore, StoreProbe } from './stores/store.js';
 import type {
   FetchedInput,
@@ -34,18 +31,21 @@ export interface JobMediaScope {
   progress: (update: { status: string; message: string }) => void;
 }
 
-/** The output store of a configuration, or undefined for `none`. */
-export function createOutputStore(config: MediaConfig): OutputStore | undefined {
+/**
+ * The output store of a configuration, or undefined for `none`. The cloud SDKs are loaded
+ * only when their store is chosen (they are large and slow to import).
+ */
+export async function createOutputStore(config: MediaConfig): Promise<OutputStore | undefined> {
   const output = config.output;
   switch (output.store) {
     case 'none':
       return undefined;
     case 'file':
-      return new FileStore(output);
+      return new (await import('./stores/file.js')).FileStore(output);
     case 's3':
-      return new S3Store(output);
+      return new (await import('./stores/s3.js')).S3Store(output);
     case 'azure':
-      return new AzureStore(output);
+      return new (await import('./stores/azure.js')).AzureStore(output);
   }
 }
 
@@ -60,10 +60,15 @@ export class Media {
 
   constructor(
     private readonly config: MediaConfig,
-    store: OutputStore | undefined = createOutputStore(config),
+    store: OutputStore | undefined,
   ) {
     this.store = store;
     this.guard = { allowPrivate: config.input.allowPrivateUrls };
+  }
+
+  /** The media services of a configuration, with its store created. */
+  static async create(config: MediaConfig): Promise<Media> {
+    return new Media(config, await createOutputStore(config));
   }
 
   /** One line for logs and `details`: the store, or that there is none. */

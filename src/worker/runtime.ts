@@ -77,7 +77,7 @@ export class WorkerRuntime {
     this.redis = createWorkerRedis(this.config.redis.url);
     this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
 
-    this.media = new Media(this.config.media);
+    this.media = await Media.create(this.config.media);
     this.logger.info(`output store: ${this.media.describe()}`);
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name, this.media);
     await this.subscribeToCancels();

@@ -35,5 +35,5 @@ export function testMediaConfig(
 
 /** A {@link Media} without a store that allows loopback URLs. */
 export function testMedia(config: MediaConfig = testMediaConfig()): Media {
-  return new Media(config);
+  return new Media(config, undefined);
 }
