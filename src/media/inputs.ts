@@ -1,6 +1,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { InvalidInputError } from '../connectors/errors.js';
 import { describeType, isPlainObject } from '../connectors/validate.js';
+import { readAllCapped } from '../net/fetch.js';
 import { checkUrl, UrlRefusedError } from '../net/url-guard.js';
 import { imageMime, SNIFF_BYTES } from './sniff.js';
 import type { JobInputs } from './types.js';
@@ -208,8 +209,5 @@ class ImageSniffer extends Transform {
 
 /** Reads an opened image whole (for services that take base64, such as A1111). */
 export async function readImage(image: OpenedImage): Promise<Buffer> {
-  if (Buffer.isBuffer(image.body)) return image.body;
-  const chunks: Buffer[] = [];
-  for await (const chunk of image.body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  return Buffer.isBuffer(image.body) ? image.body : readAllCapped(image.body);
 }

@@ -100,8 +100,8 @@ export async function fetchUrl(text: string, options: FetchOptions): Promise<Fet
   }
 }
 
-/** Reads a fetched body into memory (it is capped already). */
-export async function readAll(body: Readable): Promise<Buffer> {
+/** Reads a fetched body into memory (its size is capped by {@link fetchUrl}). */
+export async function readAllCapped(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
