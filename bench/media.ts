@@ -1,0 +1,306 @@
+/**
+ * `npm run bench:media`: media through one real worker process (`bin/emp-worker.js start`,
+ * OUTPUT_STORE=s3) against the fake ComfyUI and an S3-protocol server (s3rver) in this
+ * process.
+ *
+ * 1. Outputs: BENCH_JOBS ComfyUI jobs, each producing one BENCH_FILE_BYTES file (random
+ *    bytes, so nothing compresses), streamed from /view into the bucket. The worker's RSS
+ *    is sampled from /proc every 50 ms (peak, and after ¼, ½ and all of the jobs).
+ *    Throughput side by side, in the same run: the same number of files of the same size
+ *    uploaded by the AWS client alone (lib-storage `Upload`, same part size, from a stream)
+ *    — bytes ÷ summed upload time — against the worker's bytes ÷ summed job time
+ *    (BullMQ processedOn → finishedOn, which also holds the prompt's run on ComfyUI and the
+ *    /view download, so the ratio is a lower bound of the upload path's).
+ * 2. Inputs: BENCH_JOBS jobs each with one BENCH_FILE_BYTES input image by URL (a local
+ *    HTTP server), streamed into ComfyUI's /upload/image; RSS sampled the same way.
+ *
+ * Env: BENCH_JOBS (100), BENCH_FILE_BYTES (8 MiB), BENCH_ROUNDS (3: each round runs the
+ * AWS-client batch and the worker batch back to back), REDIS_URL.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Queue } from 'bullmq';
+import S3rver from 's3rver';
+import accounts from 's3rver/lib/models/account.js';
+import { FakeComfyUI } from '../test/fakes/comfyui/server.js';
+import {
+  cleanup,
+  freePort,
+  mb,
+  median,
+  metric,
+  REDIS_URL,
+  round,
+  rssOf,
+  sleep,
+  startWorker,
+} from './worker-process.js';
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 100);
+const FILE_BYTES = Number(process.env.BENCH_FILE_BYTES ?? 8 * 1024 * 1024);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const BUCKET = 'bench-media';
+const KEY_ID = 'bench-key';
+const SECRET = 'bench-secret';
+/** The worker's S3 part size (src/media/stores/s3.ts), so the baseline uploads the same way. */
+const PART_SIZE = 5 * 1024 * 1024;
+
+interface S3Bench {
+  endpoint: string;
+  client: S3Client;
+  close(): Promise<void>;
+}
+
+async function startS3(): Promise<S3Bench> {
+  accounts.DUMMY_ACCOUNT.createKeyPair(KEY_ID, SECRET);
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-s3rver-'));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: BUCKET }],
+  });
+  const address = await server.run();
+  const endpoint = `http://127.0.0.1:${address.port}`;
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
+  });
+  return {
+    endpoint,
+    client,
+    async close() {
+      client.destroy();
+      await server.close();
+      fs.rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** RSS samples of a process every 50 ms. */
+function sampleRss(pid: number): { samples: number[]; stop(): void } {
+  const samples: number[] = [];
+  const timer = setInterval(() => {
+    try {
+      samples.push(rssOf(pid));
+    } catch {
+      // process gone
+    }
+  }, 50);
+  return { samples, stop: () => clearInterval(timer) };
+}
+
+/** The AWS client alone: JOBS files of FILE_BYTES, each generated first (not timed), then streamed up. */
+async function baselineUpload(s3: S3Bench, round: number): Promise<{ seconds: number; bytes: number }> {
+  let seconds = 0;
+  for (let i = 0; i < JOBS; i++) {
+    const bytes = randomBytes(FILE_BYTES);
+    const started = process.hrtime.bigint();
+    await new Upload({
+      client: s3.client,
+      params: {
+        Bucket: BUCKET,
+        Key: `baseline/${round}/${i}.png`,
+        Body: Readable.from([bytes]),
+        ContentType: 'image/png',
+      },
+      partSize: PART_SIZE,
+      queueSize: 2,
+    }).done();
+    seconds += Number(process.hrtime.bigint() - started) / 1e9;
+  }
+  return { seconds, bytes: JOBS * FILE_BYTES };
+}
+
+interface Batch {
+  seconds: number;
+  rssPeak: number;
+  rssAt: Record<string, number>;
+  rssIdle: number;
+  rssEnd: number;
+}
+
+/** Adds JOBS jobs in three steps (¼, ¼, ½), recording RSS after each; returns summed job time. */
+async function runBatch(
+  queue: Queue,
+  port: string,
+  pid: number,
+  data: (index: number) => unknown,
+  baseCompleted: number,
+): Promise<Batch> {
+  const rss = sampleRss(pid);
+  const rssIdle = rssOf(pid);
+  const rssAt: Record<string, number> = {};
+  let done = 0;
+  let seconds = 0;
+  try {
+    for (const step of [JOBS / 4, JOBS / 2, JOBS]) {
+      const count = Math.round(step) - done;
+      const jobs = await queue.addBulk(
+        Array.from({ length: count }, (_, i) => ({ name: queue.name, data: data(done + i) })),
+      );
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const completed = (await metric(port, 'emp_jobs_completed_total')) ?? 0;
+        const failed = (await queue.getJobCounts('failed')).failed ?? 0;
+        if (failed > 0) {
+          const [job] = await queue.getFailed(0, 0);
+          throw new Error(`a job failed: ${job?.failedReason ?? '?'}`);
+        }
+        if (completed >= baseCompleted + done + count) break;
+        if (Date.now() > deadline) throw new Error('jobs did not finish');
+        await sleep(50);
+      }
+      for (const job of jobs) {
+        const finished = await queue.getJob(job.id ?? '');
+        if (finished?.processedOn && finished.finishedOn)
+          seconds += (finished.finishedOn - finished.processedOn) / 1000;
+      }
+      done += count;
+      rssAt[`after_${done}`] = mb(rssOf(pid));
+    }
+    await sleep(1000);
+    return {
+      seconds,
+      rssPeak: mb(Math.max(...rss.samples)),
+      rssAt,
+      rssIdle: mb(rssIdle),
+      rssEnd: mb(rssOf(pid)),
+    };
+  } finally {
+    rss.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load ${os
+      .loadavg()
+      .map(l => l.toFixed(2))
+      .join(' ')}; ${JOBS} jobs × ${mb(FILE_BYTES)} MB, ${ROUNDS} round(s)\n`,
+  );
+  const fake = new FakeComfyUI({ maxFiles: 8 });
+  await fake.start();
+  const s3 = await startS3();
+  const input = randomBytes(FILE_BYTES);
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(input);
+  const inputs = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': input.length }).end(input);
+  });
+  await new Promise<void>(resolve => inputs.listen(0, '127.0.0.1', resolve));
+  const inputUrl = `http://127.0.0.1:${(inputs.address() as AddressInfo).port}`;
+
+  const prefix = `bench-media-${randomUUID().slice(0, 8)}`;
+  const port = String(await freePort());
+  const worker = await startWorker({
+    QUEUE_PREFIX: prefix,
+    CONNECTORS: 'comfyui',
+    WORKER_HTTP_PORT: port,
+    WORKER_COMFYUI_HOST: '127.0.0.1',
+    WORKER_COMFYUI_PORT: String(fake.port),
+    OUTPUT_STORE: 's3',
+    OUTPUT_S3_BUCKET: BUCKET,
+    OUTPUT_S3_ENDPOINT: s3.endpoint,
+    OUTPUT_S3_FORCE_PATH_STYLE: 'true',
+    OUTPUT_S3_ACCESS_KEY_ID: KEY_ID,
+    OUTPUT_S3_SECRET_ACCESS_KEY: SECRET,
+    INPUT_ALLOW_PRIVATE_URLS: 'true',
+    INPUT_MAX_BYTES: String(FILE_BYTES * 2),
+    WORKER_KEEP_COMPLETED_COUNT: String(JOBS * 2),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+  const queue = new Queue('comfyui', { connection: { url: REDIS_URL }, prefix });
+  const pid = worker.child.pid ?? 0;
+  let completed = 0;
+  const ratios: number[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const baseline = await baselineUpload(s3, round);
+      const outputs = await runBatch(
+        queue,
+        port,
+        pid,
+        i => ({
+          prompt: {
+            '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: i } },
+            '2': {
+              class_type: 'FakeSaveNoise',
+              inputs: { images: ['1', 0], bytes: FILE_BYTES, filename_prefix: `r${round}-${i}` },
+            },
+          },
+        }),
+        completed,
+      );
+      completed += JOBS;
+      const baselineMbps = mb(baseline.bytes) / baseline.seconds;
+      const workerMbps = mb(JOBS * FILE_BYTES) / outputs.seconds;
+      ratios.push(workerMbps / baselineMbps);
+      process.stdout.write(
+        `round ${round} outputs: ${JSON.stringify({
+          aws_client_alone_mb_s: roundTo(baselineMbps),
+          worker_mb_s: roundTo(workerMbps),
+          ratio: roundTo(workerMbps / baselineMbps, 2),
+          rss_idle_mb: outputs.rssIdle,
+          rss_peak_mb: outputs.rssPeak,
+          rss_after_mb: outputs.rssAt,
+          rss_end_mb: outputs.rssEnd,
+        })}\n`,
+      );
+      const inputsBatch = await runBatch(
+        queue,
+        port,
+        pid,
+        i => ({
+          prompt: {
+            '1': { class_type: 'LoadImage', inputs: { image: `in-${round}-${i}.png` } },
+            '2': {
+              class_type: 'SaveImage',
+              inputs: { images: ['1', 0], filename_prefix: `in-${round}-${i}` },
+            },
+          },
+          images: [{ name: `in-${round}-${i}.png`, image: `${inputUrl}/in-${i}.png` }],
+        }),
+        completed,
+      );
+      completed += JOBS;
+      process.stdout.write(
+        `round ${round} inputs: ${JSON.stringify({
+          input_mb_s: roundTo(mb(JOBS * FILE_BYTES) / inputsBatch.seconds),
+          rss_idle_mb: inputsBatch.rssIdle,
+          rss_peak_mb: inputsBatch.rssPeak,
+          rss_after_mb: inputsBatch.rssAt,
+          rss_end_mb: inputsBatch.rssEnd,
+        })}\n`,
+      );
+    }
+    process.stdout.write(
+      `median throughput ratio (worker ÷ AWS client alone): ${roundTo(median(ratios), 2)}\n`,
+    );
+  } finally {
+    await queue.close();
+    await worker.stop();
+    await cleanup(prefix);
+    inputs.close();
+    await s3.close();
+    await fake.close();
+  }
+}
+
+function roundTo(value: number, digits = 1): number {
+  return round(value, digits);
+}
+
+await main();
