@@ -8,9 +8,10 @@
  *    is sampled from /proc every 50 ms (peak, and after ¼, ½ and all of the jobs).
  *    Throughput side by side, in the same run: the same number of files of the same size
  *    uploaded by the AWS client alone (lib-storage `Upload`, same part size, from a stream)
- *    — bytes ÷ summed upload time — against the worker's bytes ÷ summed job time
- *    (BullMQ processedOn → finishedOn, which also holds the prompt's run on ComfyUI and the
- *    /view download, so the ratio is a lower bound of the upload path's).
+ *    — bytes ÷ summed upload time — against the worker's output path: bytes ÷ summed time
+ *    from ComfyUI finishing the prompt (the fake's clock) to the job completing, which holds
+ *    the /history read, the /view download, hashing, the upload and BullMQ's completion.
+ *    Bytes ÷ whole job time (processedOn → finishedOn) is shown too.
  * 2. Inputs: BENCH_JOBS jobs each with one BENCH_FILE_BYTES input image by URL (a local
  *    HTTP server), streamed into ComfyUI's /upload/image; RSS sampled the same way.
  *
@@ -127,6 +128,8 @@ async function baselineUpload(s3: S3Bench, round: number): Promise<{ seconds: nu
 
 interface Batch {
   seconds: number;
+  /** Summed time from ComfyUI finishing the prompt (the fake's own clock) to the job's completion. */
+  outputSeconds: number;
   rssPeak: number;
   rssAt: Record<string, number>;
   rssIdle: number;
@@ -135,6 +138,7 @@ interface Batch {
 
 /** Adds JOBS jobs in three steps (¼, ¼, ½), recording RSS after each; returns summed job time. */
 async function runBatch(
+  fake: FakeComfyUI,
   queue: Queue,
   port: string,
   pid: number,
@@ -146,6 +150,7 @@ async function runBatch(
   const rssAt: Record<string, number> = {};
   let done = 0;
   let seconds = 0;
+  let outputSeconds = 0;
   try {
     for (const step of [JOBS / 4, JOBS / 2, JOBS]) {
       const count = Math.round(step) - done;
@@ -166,8 +171,12 @@ async function runBatch(
       }
       for (const job of jobs) {
         const finished = await queue.getJob(job.id ?? '');
-        if (finished?.processedOn && finished.finishedOn)
-          seconds += (finished.finishedOn - finished.processedOn) / 1000;
+        if (!finished?.processedOn || !finished.finishedOn) continue;
+        seconds += (finished.finishedOn - finished.processedOn) / 1000;
+        const promptId =
+          (finished.returnvalue as { output?: { prompt_id?: string } }).output?.prompt_id ?? '';
+        const ended = fake.timings.get(promptId)?.ended;
+        if (ended !== undefined) outputSeconds += (finished.finishedOn - ended) / 1000;
       }
       done += count;
       rssAt[`after_${done}`] = mb(rssOf(pid));
@@ -175,6 +184,7 @@ async function runBatch(
     await sleep(1000);
     return {
       seconds,
+      outputSeconds,
       rssPeak: mb(Math.max(...rss.samples)),
       rssAt,
       rssIdle: mb(rssIdle),
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
     INPUT_MAX_BYTES: String(FILE_BYTES * 2),
     WORKER_KEEP_COMPLETED_COUNT: String(JOBS * 2),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
   });
   const queue = new Queue('comfyui', { connection: { url: REDIS_URL }, prefix });
   const pid = worker.child.pid ?? 0;
@@ -230,6 +241,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const baseline = await baselineUpload(s3, round);
       const outputs = await runBatch(
+        fake,
         queue,
         port,
         pid,
@@ -246,13 +258,15 @@ async function main(): Promise<void> {
       );
       completed += JOBS;
       const baselineMbps = mb(baseline.bytes) / baseline.seconds;
-      const workerMbps = mb(JOBS * FILE_BYTES) / outputs.seconds;
+      const workerMbps = mb(JOBS * FILE_BYTES) / outputs.outputSeconds;
+      const jobMbps = mb(JOBS * FILE_BYTES) / outputs.seconds;
       ratios.push(workerMbps / baselineMbps);
       process.stdout.write(
         `round ${round} outputs: ${JSON.stringify({
           aws_client_alone_mb_s: roundTo(baselineMbps),
-          worker_mb_s: roundTo(workerMbps),
+          worker_output_path_mb_s: roundTo(workerMbps),
           ratio: roundTo(workerMbps / baselineMbps, 2),
+          worker_whole_job_mb_s: roundTo(jobMbps),
           rss_idle_mb: outputs.rssIdle,
           rss_peak_mb: outputs.rssPeak,
           rss_after_mb: outputs.rssAt,
@@ -260,6 +274,7 @@ async function main(): Promise<void> {
         })}\n`,
       );
       const inputsBatch = await runBatch(
+        fake,
         queue,
         port,
         pid,
@@ -290,6 +305,7 @@ async function main(): Promise<void> {
       `median throughput ratio (worker ÷ AWS client alone): ${roundTo(median(ratios), 2)}\n`,
     );
   } finally {
+    if (process.env.BENCH_LOG_LEVEL) process.stdout.write(worker.log());
     await queue.close();
     await worker.stop();
     await cleanup(prefix);
