@@ -54,8 +54,9 @@ function optionalHttpUrl(value: unknown): void {
   } catch {
     throw new Error('must be an http(s) URL, e.g. https://cdn.example.com/ or empty');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new Error('must start with http:// or https://');
+  }
 }
 
 function keyPrefix(value: unknown): void {
@@ -187,8 +188,9 @@ export function mediaConfigProblems(media: MediaConfig): string[] {
   const output = media.output;
   const problems: string[] = [];
   const need = (value: string, variable: string, key: string): void => {
-    if (value.trim() === '')
+    if (value.trim() === '') {
       problems.push(`${variable} (media.output.${key}): is required when OUTPUT_STORE=${output.store}`);
+    }
   };
   if (output.store === 'file') need(output.fileDir, 'OUTPUT_FILE_DIR', 'fileDir');
   if (output.store === 's3') need(output.s3.bucket, 'OUTPUT_S3_BUCKET', 's3.bucket');

@@ -139,8 +139,9 @@ export async function openImage(image: InputImage, inputs: JobInputs): Promise<O
     if (!mime.startsWith('image/')) {
       throw new InvalidInputError(`${what}: the data URL is ${mime || 'text/plain'}, not an image`);
     }
-    if (!/;base64$/i.test(match[2] ?? ''))
+    if (!/;base64$/i.test(match[2] ?? '')) {
       throw new InvalidInputError(`${what}: the data URL must be base64-encoded`);
+    }
     payload = payload.slice(match[0].length);
   }
   const bytes = decodeBase64(payload, what, inputs.maxBytes);

@@ -21,8 +21,9 @@ export function takeUploadUrls(
   const value = data[UPLOAD_URLS_FIELD];
   const rest: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(data)) {
-    if (key !== UPLOAD_URLS_FIELD)
+    if (key !== UPLOAD_URLS_FIELD) {
       Object.defineProperty(rest, key, { value: item, enumerable: true, writable: true, configurable: true });
+    }
   }
   return { data: rest, uploadUrls: parseUploadUrls(value, guard) };
 }

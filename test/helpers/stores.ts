@@ -73,8 +73,7 @@ export async function startS3(bucket = 'emp-outputs'): Promise<S3Server> {
 
 /** Azurite's published development account. */
 const AZURE_ACCOUNT = 'devstoreaccount1';
-const AZURE_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const AZURE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** A running azurite blob service (Microsoft's Azure Storage emulator), in a child process. */
 export interface AzureServer {
@@ -202,7 +201,8 @@ export async function startPutServer(): Promise<PutServer> {
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    urlFor: name => `http://127.0.0.1:${port}/uploads/${name}?X-Amz-Expires=600&sig=${sign(`/uploads/${name}`)}`,
+    urlFor: name =>
+      `http://127.0.0.1:${port}/uploads/${name}?X-Amz-Expires=600&sig=${sign(`/uploads/${name}`)}`,
     signatureOf: name => sign(`/uploads/${name}`),
     received,
     failNext(status, count = 1) {

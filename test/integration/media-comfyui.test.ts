@@ -256,8 +256,9 @@ describe('ComfyUI with per-job presigned PUT URLs', () => {
     const text =
       JSON.stringify(job.returnvalue) +
       JSON.stringify(await harness.queue('comfyui').getJobLogs(job.id ?? ''));
-    for (const name of ['a.png', 'b.png', 'c.png', 'd.png'])
+    for (const name of ['a.png', 'b.png', 'c.png', 'd.png']) {
       expect(text).not.toContain(put.signatureOf(name));
+    }
   });
 
   test('a failed upload (HTTP 503) is retried without running the prompt again', async () => {

@@ -31,7 +31,9 @@ describe('SSRF guard without INPUT_ALLOW_PRIVATE_URLS', () => {
     expect(results.public).toBe('ok 15');
     expect(results.publicRedirect).toBe('ok 15');
     expect(results.loopback).toMatch(/^ERR_INVALID_INPUT: image "probe.png": .*127\.0\.0\.1 is a private/);
-    expect(results.redirectToPrivate).toMatch(/^ERR_INVALID_INPUT: image "probe.png": .*127\.0\.0\.1 is a private/);
+    expect(results.redirectToPrivate).toMatch(
+      /^ERR_INVALID_INPUT: image "probe.png": .*127\.0\.0\.1 is a private/,
+    );
     expect(results.redirectToLocalhost).toMatch(/^ERR_INVALID_INPUT: .*localhost resolves to 127\.0\.0\.1/);
     expect(results.redirectToMetadata).toMatch(/^ERR_INVALID_INPUT: .*169\.254\.169\.254 is a private/);
     expect(results.putToLocalhost).toMatch(/^ERR_INVALID_INPUT: upload_urls entry 0 .*refused/);

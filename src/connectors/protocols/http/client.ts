@@ -149,7 +149,13 @@ export class HttpClient {
       throw this.transportError(error, request, url);
     }
     const status = response.statusCode;
-    const result = toHttpResponse(status, response.headers, response.body, this.service, describe(request, url));
+    const result = toHttpResponse(
+      status,
+      response.headers,
+      response.body,
+      this.service,
+      describe(request, url),
+    );
     const accepted = request.acceptStatus ? request.acceptStatus(status) : status >= 200 && status < 300;
     if (!accepted) throw this.statusError(result, request, url);
     return result;

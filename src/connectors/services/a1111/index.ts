@@ -168,10 +168,13 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
   override async process(ctx: JobContext): Promise<unknown> {
     const job = parseA1111Job(ctx.data);
     const payload = await inlineImageUrls(ctx, job.payload);
+    // The same context (its getters included) with the fetched images in the payload.
     const prepared: JobContext =
       payload === job.payload
         ? ctx
-        : Object.create(ctx, { data: { value: { ...(ctx.data as JsonObject), payload } } });
+        : (Object.create(ctx, {
+            data: { value: { ...(ctx.data as JsonObject), payload } },
+          }) as JobContext);
     const result = await super.process(prepared);
     return ctx.outputs.enabled ? storeImages(ctx, result, job.payload) : result;
   }

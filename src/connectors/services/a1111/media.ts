@@ -45,8 +45,9 @@ async function fetchAsBase64(ctx: JobContext, url: string, field: string): Promi
   try {
     checked = checkUrl(url, { allowPrivate: true }).href;
   } catch (error) {
-    if (error instanceof UrlRefusedError)
+    if (error instanceof UrlRefusedError) {
       throw new InvalidInputError(`field "payload.${field}": ${error.message}`);
+    }
     throw error;
   }
   const image = await openImage(
@@ -92,8 +93,9 @@ export async function storeImages(
   if (isPlainObject(result.parameters)) {
     const parameters: JsonObject = { ...result.parameters };
     const list = originalPayload[IMAGE_LIST_FIELD];
-    if (IMAGE_LIST_FIELD in parameters)
+    if (IMAGE_LIST_FIELD in parameters) {
       parameters[IMAGE_LIST_FIELD] = Array.isArray(list) ? list.map(describeInput) : null;
+    }
     if (MASK_FIELD in parameters) parameters[MASK_FIELD] = describeInput(originalPayload[MASK_FIELD]) ?? null;
     output.parameters = parameters;
   }

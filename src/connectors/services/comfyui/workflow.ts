@@ -42,8 +42,9 @@ export function parseComfyJob(data: unknown): ComfyJob {
       : 'workflow' in data && !looksLikeNode(data.workflow)
         ? 'workflow'
         : undefined;
-  if (wrapperKey === undefined)
+  if (wrapperKey === undefined) {
     return { prompt: parseGraph(data, 'job data'), extraData: undefined, images: [] };
+  }
   rejectUnknownFields(data, [wrapperKey, 'extra_data', 'images']);
   const extra = data.extra_data;
   if (extra !== undefined && extra !== null && !isPlainObject(extra)) {
