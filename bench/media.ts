@@ -1,12 +1,13 @@
 /**
  * `npm run bench:media`: media through one real worker process (`bin/emp-worker.js start`,
- * OUTPUT_STORE=s3) against the fake ComfyUI and an S3-protocol server (s3rver) in this
- * process.
+ * OUTPUT_STORE=s3) against the fake ComfyUI (in this process) and an S3-protocol server
+ * (s3rver, in a process of its own: bench/s3-server.ts, so the worker and the baseline both
+ * reach it across processes).
  *
  * 1. Outputs: BENCH_JOBS ComfyUI jobs, each producing one BENCH_FILE_BYTES file (random
  *    bytes, so nothing compresses), streamed from /view into the bucket. The worker's RSS
  *    is sampled from /proc every 50 ms (peak, and after ¼, ½ and all of the jobs).
- *    Throughput side by side, in the same run: the same number of files of the same size
+ *    Throughput side by side, in the same run: before each job, a file of the same size is
  *    uploaded by the AWS client alone (lib-storage `Upload`, same part size, from a stream)
  *    — bytes ÷ summed upload time — against the worker's output path: bytes ÷ summed time
  *    from ComfyUI finishing the prompt (the fake's clock) to the job completing, which holds
@@ -18,6 +19,7 @@
  * Env: BENCH_JOBS (100), BENCH_FILE_BYTES (8 MiB), BENCH_ROUNDS (3: each round runs the
  * AWS-client batch and the worker batch back to back), REDIS_URL.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -27,19 +29,18 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Queue } from 'bullmq';
-import S3rver from 's3rver';
-import accounts from 's3rver/lib/models/account.js';
+import { Queue, QueueEvents } from 'bullmq';
 import { FakeComfyUI } from '../test/fakes/comfyui/server.js';
+import { S3_KEY_ID, S3_SECRET } from '../test/helpers/stores.js';
 import {
   cleanup,
   freePort,
   mb,
   median,
-  metric,
   REDIS_URL,
   round,
   rssOf,
+  sampleRss,
   sleep,
   startWorker,
 } from './worker-process.js';
@@ -48,34 +49,39 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 100);
 const FILE_BYTES = Number(process.env.BENCH_FILE_BYTES ?? 8 * 1024 * 1024);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BUCKET = 'bench-media';
-const KEY_ID = 'bench-key';
-const SECRET = 'bench-secret';
 /** The worker's S3 part size (src/media/stores/s3.ts), so the baseline uploads the same way. */
 const PART_SIZE = 5 * 1024 * 1024;
 
-interface S3Bench {
+interface S3Process {
   endpoint: string;
   client: S3Client;
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
-async function startS3(): Promise<S3Bench> {
-  accounts.DUMMY_ACCOUNT.createKeyPair(KEY_ID, SECRET);
+/** s3rver in its own process (bench/s3-server.ts), with a client for the baseline. */
+async function startS3Process(): Promise<S3Process> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-s3rver-'));
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: [{ name: BUCKET }],
+  const child = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, 's3-server.js'), directory, BUCKET, S3_KEY_ID, S3_SECRET],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const match = /listening (\d+)/.exec(chunk.toString());
+      if (match?.[1]) resolve(Number(match[1]));
+    });
+    child.once('exit', code => reject(new Error(`s3 server exited with ${code}`)));
   });
-  const address = await server.run();
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  const endpoint = `http://127.0.0.1:${port}`;
   const client = new S3Client({
     region: 'us-east-1',
     endpoint,
     forcePathStyle: true,
-    credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET },
+    credentials: { accessKeyId: S3_KEY_ID, secretAccessKey: S3_SECRET },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 1,
@@ -83,47 +89,41 @@ async function startS3(): Promise<S3Bench> {
   return {
     endpoint,
     client,
+    env: {
+      OUTPUT_STORE: 's3',
+      OUTPUT_S3_BUCKET: BUCKET,
+      OUTPUT_S3_ENDPOINT: endpoint,
+      OUTPUT_S3_FORCE_PATH_STYLE: 'true',
+      OUTPUT_S3_ACCESS_KEY_ID: S3_KEY_ID,
+      OUTPUT_S3_SECRET_ACCESS_KEY: S3_SECRET,
+    },
     async close() {
       client.destroy();
-      await server.close();
+      const exited = new Promise(resolve => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
       fs.rmSync(directory, { recursive: true, force: true });
     },
   };
 }
 
-/** RSS samples of a process every 50 ms. */
-function sampleRss(pid: number): { samples: number[]; stop(): void } {
-  const samples: number[] = [];
-  const timer = setInterval(() => {
-    try {
-      samples.push(rssOf(pid));
-    } catch {
-      // process gone
-    }
-  }, 50);
-  return { samples, stop: () => clearInterval(timer) };
-}
-
-/** The AWS client alone: JOBS files of FILE_BYTES, each generated first (not timed), then streamed up. */
-async function baselineUpload(s3: S3Bench, round: number): Promise<{ seconds: number; bytes: number }> {
-  let seconds = 0;
-  for (let i = 0; i < JOBS; i++) {
-    const bytes = randomBytes(FILE_BYTES);
-    const started = process.hrtime.bigint();
-    await new Upload({
-      client: s3.client,
-      params: {
-        Bucket: BUCKET,
-        Key: `baseline/${round}/${i}.png`,
-        Body: Readable.from([bytes]),
-        ContentType: 'image/png',
-      },
-      partSize: PART_SIZE,
-      queueSize: 2,
-    }).done();
-    seconds += Number(process.hrtime.bigint() - started) / 1e9;
-  }
-  return { seconds, bytes: JOBS * FILE_BYTES };
+/** The AWS client alone: one FILE_BYTES file, generated first (not timed), then streamed up; returns seconds. */
+async function baselineUpload(s3: S3Process, key: string): Promise<number> {
+  const bytes = randomBytes(FILE_BYTES);
+  const started = process.hrtime.bigint();
+  await new Upload({
+    client: s3.client,
+    params: {
+      Bucket: BUCKET,
+      Key: key,
+      Body: Readable.from([bytes]),
+      ContentLength: bytes.length,
+      ContentType: 'image/png',
+    },
+    partSize: PART_SIZE,
+    queueSize: 2,
+  }).done();
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 interface Batch {
@@ -136,50 +136,37 @@ interface Batch {
   rssEnd: number;
 }
 
-/** Adds JOBS jobs in three steps (¼, ¼, ½), recording RSS after each; returns summed job time. */
+/**
+ * Runs JOBS jobs one after another (the worker's ComfyUI concurrency is 1), calling
+ * `beforeEach` first for each (the baseline's upload of the same size, so both are measured in
+ * the same seconds of a machine whose load moves); records RSS after ¼, ½ and all of them.
+ */
 async function runBatch(
   fake: FakeComfyUI,
   queue: Queue,
-  port: string,
+  events: QueueEvents,
   pid: number,
   data: (index: number) => unknown,
-  baseCompleted: number,
+  beforeEach?: (index: number) => Promise<void>,
 ): Promise<Batch> {
   const rss = sampleRss(pid);
   const rssIdle = rssOf(pid);
   const rssAt: Record<string, number> = {};
-  let done = 0;
+  const checkpoints = new Set([Math.round(JOBS / 4), Math.round(JOBS / 2), JOBS]);
   let seconds = 0;
   let outputSeconds = 0;
   try {
-    for (const step of [JOBS / 4, JOBS / 2, JOBS]) {
-      const count = Math.round(step) - done;
-      const jobs = await queue.addBulk(
-        Array.from({ length: count }, (_, i) => ({ name: queue.name, data: data(done + i) })),
-      );
-      const deadline = Date.now() + 600_000;
-      for (;;) {
-        const completed = (await metric(port, 'emp_jobs_completed_total')) ?? 0;
-        const failed = (await queue.getJobCounts('failed')).failed ?? 0;
-        if (failed > 0) {
-          const [job] = await queue.getFailed(0, 0);
-          throw new Error(`a job failed: ${job?.failedReason ?? '?'}`);
-        }
-        if (completed >= baseCompleted + done + count) break;
-        if (Date.now() > deadline) throw new Error('jobs did not finish');
-        await sleep(50);
-      }
-      for (const job of jobs) {
-        const finished = await queue.getJob(job.id ?? '');
-        if (!finished?.processedOn || !finished.finishedOn) continue;
-        seconds += (finished.finishedOn - finished.processedOn) / 1000;
-        const promptId =
-          (finished.returnvalue as { output?: { prompt_id?: string } }).output?.prompt_id ?? '';
-        const ended = fake.timings.get(promptId)?.ended;
-        if (ended !== undefined) outputSeconds += (finished.finishedOn - ended) / 1000;
-      }
-      done += count;
-      rssAt[`after_${done}`] = mb(rssOf(pid));
+    for (let i = 0; i < JOBS; i++) {
+      await beforeEach?.(i);
+      const job = await queue.add(queue.name, data(i));
+      await job.waitUntilFinished(events, 600_000);
+      const finished = await queue.getJob(job.id ?? '');
+      if (!finished?.processedOn || !finished.finishedOn) throw new Error(`job ${job.id} has no timestamps`);
+      seconds += (finished.finishedOn - finished.processedOn) / 1000;
+      const promptId = (finished.returnvalue as { output?: { prompt_id?: string } }).output?.prompt_id ?? '';
+      const ended = fake.timings.get(promptId)?.ended;
+      if (ended !== undefined) outputSeconds += (finished.finishedOn - ended) / 1000;
+      if (checkpoints.has(i + 1)) rssAt[`after_${i + 1}`] = mb(rssOf(pid));
     }
     await sleep(1000);
     return {
@@ -204,7 +191,7 @@ async function main(): Promise<void> {
   );
   const fake = new FakeComfyUI({ maxFiles: 8 });
   await fake.start();
-  const s3 = await startS3();
+  const s3 = await startS3Process();
   const input = randomBytes(FILE_BYTES);
   Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(input);
   const inputs = http.createServer((_req, res) => {
@@ -221,12 +208,7 @@ async function main(): Promise<void> {
     WORKER_HTTP_PORT: port,
     WORKER_COMFYUI_HOST: '127.0.0.1',
     WORKER_COMFYUI_PORT: String(fake.port),
-    OUTPUT_STORE: 's3',
-    OUTPUT_S3_BUCKET: BUCKET,
-    OUTPUT_S3_ENDPOINT: s3.endpoint,
-    OUTPUT_S3_FORCE_PATH_STYLE: 'true',
-    OUTPUT_S3_ACCESS_KEY_ID: KEY_ID,
-    OUTPUT_S3_SECRET_ACCESS_KEY: SECRET,
+    ...s3.env,
     INPUT_ALLOW_PRIVATE_URLS: 'true',
     INPUT_MAX_BYTES: String(FILE_BYTES * 2),
     WORKER_KEEP_COMPLETED_COUNT: String(JOBS * 2),
@@ -234,16 +216,17 @@ async function main(): Promise<void> {
     ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
   });
   const queue = new Queue('comfyui', { connection: { url: REDIS_URL }, prefix });
+  const events = new QueueEvents('comfyui', { connection: { url: REDIS_URL }, prefix });
+  await events.waitUntilReady();
   const pid = worker.child.pid ?? 0;
-  let completed = 0;
   const ratios: number[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      const baseline = await baselineUpload(s3, round);
+      let baselineSeconds = 0;
       const outputs = await runBatch(
         fake,
         queue,
-        port,
+        events,
         pid,
         i => ({
           prompt: {
@@ -254,10 +237,11 @@ async function main(): Promise<void> {
             },
           },
         }),
-        completed,
+        async i => {
+          baselineSeconds += await baselineUpload(s3, `baseline/${round}/${i}.png`);
+        },
       );
-      completed += JOBS;
-      const baselineMbps = mb(baseline.bytes) / baseline.seconds;
+      const baselineMbps = mb(JOBS * FILE_BYTES) / baselineSeconds;
       const workerMbps = mb(JOBS * FILE_BYTES) / outputs.outputSeconds;
       const jobMbps = mb(JOBS * FILE_BYTES) / outputs.seconds;
       ratios.push(workerMbps / baselineMbps);
@@ -273,24 +257,16 @@ async function main(): Promise<void> {
           rss_end_mb: outputs.rssEnd,
         })}\n`,
       );
-      const inputsBatch = await runBatch(
-        fake,
-        queue,
-        port,
-        pid,
-        i => ({
-          prompt: {
-            '1': { class_type: 'LoadImage', inputs: { image: `in-${round}-${i}.png` } },
-            '2': {
-              class_type: 'SaveImage',
-              inputs: { images: ['1', 0], filename_prefix: `in-${round}-${i}` },
-            },
+      const inputsBatch = await runBatch(fake, queue, events, pid, i => ({
+        prompt: {
+          '1': { class_type: 'LoadImage', inputs: { image: `in-${round}-${i}.png` } },
+          '2': {
+            class_type: 'SaveImage',
+            inputs: { images: ['1', 0], filename_prefix: `in-${round}-${i}` },
           },
-          images: [{ name: `in-${round}-${i}.png`, image: `${inputUrl}/in-${i}.png` }],
-        }),
-        completed,
-      );
-      completed += JOBS;
+        },
+        images: [{ name: `in-${round}-${i}.png`, image: `${inputUrl}/in-${i}.png` }],
+      }));
       process.stdout.write(
         `round ${round} inputs: ${JSON.stringify({
           input_mb_s: roundTo(mb(JOBS * FILE_BYTES) / inputsBatch.seconds),
@@ -306,6 +282,7 @@ async function main(): Promise<void> {
     );
   } finally {
     if (process.env.BENCH_LOG_LEVEL) process.stdout.write(worker.log());
+    await events.close();
     await queue.close();
     await worker.stop();
     await cleanup(prefix);

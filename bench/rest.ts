@@ -22,6 +22,7 @@ import {
   REDIS_URL,
   round,
   rssOf,
+  sampleRss,
   sleep,
   startWorker,
 } from './worker-process.js';
@@ -123,14 +124,7 @@ async function memory(): Promise<Record<string, number>> {
   });
   const queue = new Queue('a1111', { connection: { url: REDIS_URL }, prefix });
   const pid = worker.child.pid ?? 0;
-  const samples: number[] = [];
-  const sampler = setInterval(() => {
-    try {
-      samples.push(rssOf(pid));
-    } catch {
-      // process gone
-    }
-  }, 50);
+  const { samples, stop: stopSampling } = sampleRss(pid);
   try {
     const idle = rssOf(pid);
     const payload = { payload: { prompt: 'bench', steps: 2 } };
@@ -165,7 +159,7 @@ async function memory(): Promise<Record<string, number>> {
       heap_used_end_mb: mb(heapUsed),
     };
   } finally {
-    clearInterval(sampler);
+    stopSampling();
     await queue.close();
     await worker.stop();
     await fake.close();

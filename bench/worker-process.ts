@@ -68,6 +68,19 @@ export function rssOf(pid: number): number {
   return kb * 1024;
 }
 
+/** RSS samples of a process every 50 ms, until `stop()`. */
+export function sampleRss(pid: number): { samples: number[]; stop: () => void } {
+  const samples: number[] = [];
+  const timer = setInterval(() => {
+    try {
+      samples.push(rssOf(pid));
+    } catch {
+      // process gone
+    }
+  }, 50);
+  return { samples, stop: () => clearInterval(timer) };
+}
+
 /** A worker metric from its /metrics, or undefined. */
 export async function metric(port: string, name: string): Promise<number | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { solidPng } from '../fakes/comfyui/png.js';
+import { comfyMediaEnv, sha256, viewBytes, type StoredEntry } from '../helpers/media.js';
 import { testRedis } from '../helpers/redis.js';
 import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
 import {
@@ -16,20 +16,6 @@ import {
 
 /** ComfyUI jobs through a real worker runtime, with inputs uploaded and outputs stored in an S3 server. */
 
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-
-type StoredEntry = {
-  filename: string;
-  subfolder: string;
-  type: string;
-  node: string;
-  mime: string;
-  size: number;
-  sha256: string;
-  url: string;
-  key?: string;
-  store: string;
-};
 type Output = { prompt_id: string; outputs: Record<string, { images: StoredEntry[] }> };
 const outputOf = (job: Job): Output => (job.returnvalue as { output: Output }).output;
 
@@ -53,24 +39,6 @@ function promptsOf(fake: FakeComfyUI, job: Job): number {
   return fake.acceptedPrompts.filter(p => p === id).length;
 }
 
-async function viewBytes(fake: FakeComfyUI, filename: string): Promise<Buffer> {
-  return Buffer.from(
-    await (await fetch(`${fake.baseUrl}/view?filename=${filename}&type=output`)).arrayBuffer(),
-  );
-}
-
-function comfyEnv(fake: FakeComfyUI, extra: Record<string, string>): Record<string, string> {
-  return {
-    CONNECTORS: 'comfyui',
-    WORKER_COMFYUI_HOST: '127.0.0.1',
-    WORKER_COMFYUI_PORT: String(fake.port),
-    WORKER_COMFYUI_WATCHDOG: '1',
-    WORKER_COMFYUI_POLL_INTERVAL: '0.2',
-    INPUT_ALLOW_PRIVATE_URLS: 'true',
-    ...extra,
-  };
-}
-
 describe('ComfyUI with an S3 output store', () => {
   let fake: FakeComfyUI;
   let s3: S3Server;
@@ -79,7 +47,7 @@ describe('ComfyUI with an S3 output store', () => {
     fake = new FakeComfyUI();
     await fake.start();
     s3 = await startS3();
-    harness = await startRuntime(comfyEnv(fake, s3.env));
+    harness = await startRuntime(comfyMediaEnv(fake, { ...s3.env, INPUT_ALLOW_PRIVATE_URLS: 'true' }));
   });
   afterAll(async () => {
     await harness.close();
@@ -213,7 +181,7 @@ describe('ComfyUI with per-job presigned PUT URLs', () => {
     fake = new FakeComfyUI();
     await fake.start();
     put = await startPutServer();
-    harness = await startRuntime(comfyEnv(fake, {}));
+    harness = await startRuntime(comfyMediaEnv(fake, { INPUT_ALLOW_PRIVATE_URLS: 'true' }));
   });
   afterAll(async () => {
     await harness.close();
@@ -307,7 +275,9 @@ describe('ComfyUI with an S3 store that fails', () => {
   });
 
   test('a bucket that does not exist fails at once, naming the bucket; no secret in the reason or logs', async () => {
-    const harness = await startRuntime(comfyEnv(fake, { ...s3.env, OUTPUT_S3_BUCKET: 'no-such-bucket' }));
+    const harness = await startRuntime(
+      comfyMediaEnv(fake, { ...s3.env, OUTPUT_S3_BUCKET: 'no-such-bucket' }),
+    );
     try {
       const job = await harness.run('comfyui', { prompt: noise(1024, 'nobucket') }, { attempts: 3 });
       expect(job.attemptsMade).toBe(1);
@@ -325,7 +295,7 @@ describe('ComfyUI with an S3 store that fails', () => {
     const dead = await startFileServer({});
     const deadEndpoint = dead.url('');
     await dead.close();
-    const harness = await startRuntime(comfyEnv(fake, { ...s3.env, OUTPUT_S3_ENDPOINT: deadEndpoint }));
+    const harness = await startRuntime(comfyMediaEnv(fake, { ...s3.env, OUTPUT_S3_ENDPOINT: deadEndpoint }));
     try {
       const job = await harness.run('comfyui', { prompt: noise(1024, 'down') }, { attempts: 2 });
       expect(job.attemptsMade).toBe(2);

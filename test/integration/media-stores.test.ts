@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { solidPng } from '../fakes/comfyui/png.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
+import { comfyMediaEnv, sha256, viewBytes, type StoredEntry } from '../helpers/media.js';
 import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
 import {
   AZURE_ACCOUNT_KEY,
@@ -23,18 +23,6 @@ import {
 
 /** Every output store (file, azure via azurite, s3 via s3rver, per-job PUT) for ComfyUI and A1111. */
 
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-
-type StoredEntry = {
-  filename: string;
-  node?: string;
-  mime: string;
-  size: number;
-  sha256: string;
-  url: string;
-  key?: string;
-  store: string;
-};
 type ComfyOutput = { prompt_id: string; outputs: Record<string, { images: StoredEntry[] }> };
 const comfyOutput = (job: Job): ComfyOutput => (job.returnvalue as { output: ComfyOutput }).output;
 type A1111Output = { images: StoredEntry[]; parameters: Record<string, unknown>; info: unknown };
@@ -45,22 +33,6 @@ const saveImage = (prefix: string, color: number) => ({
   '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: prefix } },
 });
 
-async function viewBytes(fake: FakeComfyUI, filename: string): Promise<Buffer> {
-  return Buffer.from(
-    await (await fetch(`${fake.baseUrl}/view?filename=${filename}&type=output`)).arrayBuffer(),
-  );
-}
-
-function comfyEnv(fake: FakeComfyUI, extra: Record<string, string>): Record<string, string> {
-  return {
-    CONNECTORS: 'comfyui',
-    WORKER_COMFYUI_HOST: '127.0.0.1',
-    WORKER_COMFYUI_PORT: String(fake.port),
-    INPUT_ALLOW_PRIVATE_URLS: 'true',
-    ...extra,
-  };
-}
-
 describe('file store', () => {
   let fake: FakeComfyUI;
   let dir: string;
@@ -70,7 +42,7 @@ describe('file store', () => {
     await fake.start();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-file-store-'));
     harness = await startRuntime(
-      comfyEnv(fake, { OUTPUT_STORE: 'file', OUTPUT_FILE_DIR: dir, OUTPUT_PREFIX: 'out/' }),
+      comfyMediaEnv(fake, { OUTPUT_STORE: 'file', OUTPUT_FILE_DIR: dir, OUTPUT_PREFIX: 'out/' }),
     );
   });
   afterAll(async () => {
@@ -108,7 +80,7 @@ describe('azure store (azurite)', () => {
     azure = await startAzurite();
     a1111 = await startFakeA1111({ stepMs: 1 });
     harness = await startRuntime({
-      ...comfyEnv(fake, azure.env),
+      ...comfyMediaEnv(fake, { ...azure.env, INPUT_ALLOW_PRIVATE_URLS: 'true' }),
       CONNECTORS: 'comfyui,a1111',
       WORKER_A1111_BASE_URL: a1111.url,
     });
