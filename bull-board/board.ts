@@ -16,6 +16,7 @@ import {
   createDataFormatter,
   createProgressFormatter,
 } from './formatters.js';
+import { describeError } from '../src/logging/errors.js';
 
 /** What {@link startBoard} needs besides the loaded config. */
 export interface BoardOptions {
@@ -142,7 +143,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   await rescan();
   started = true;
   const timer = setInterval(() => {
-    rescan().catch((error: unknown) => logger.warn('queue rescan failed', { error: String(error) }));
+    rescan().catch((error: unknown) => logger.warn('queue rescan failed', { error: describeError(error) }));
   }, board.rescanInterval * 1000);
   timer.unref();
 

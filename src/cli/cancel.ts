@@ -3,6 +3,7 @@ import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
 import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
 const CANCEL_MARKER_TTL_S = 24 * 3600;
@@ -71,7 +72,7 @@ export async function cancelCommand(
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`could not cancel: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`could not cancel: ${describeError(error)}`);
   } finally {
     await events.close();
     await queue.close();

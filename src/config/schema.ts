@@ -1,6 +1,6 @@
 import os from 'node:os';
-import convict, { type Schema } from 'convict';
-import { formats } from './formats.js';
+import type { Schema } from 'convict';
+import { addFormat, formats } from './formats.js';
 import { mediaSchema, type MediaConfig } from './media.js';
 
 /** Validated, frozen configuration of one worker process. */
@@ -58,7 +58,7 @@ let listFormatRegistered = false;
 function registerConnectorListFormat(): void {
   if (listFormatRegistered) return;
   listFormatRegistered = true;
-  convict.addFormat({
+  addFormat({
     name: 'connector-list',
     validate: (value: unknown) => {
       if (!Array.isArray(value) || value.length === 0) throw new Error('must name at least one connector');

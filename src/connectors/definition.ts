@@ -9,6 +9,8 @@ import type { Connector, ConnectorDeps } from './types.js';
 export interface ConnectorDefinition<C extends CommonConnectorConfig> {
   /** Registry name and `CONNECTORS` value. */
   name: string;
+  /** The connector's code version: logged at start-up, written to the heartbeat, shown by `details`. */
+  version: string;
   /** One line for `--help` and docs. */
   description: string;
   /** The connector's own config keys, nested under `connectors.<name>`. */
@@ -20,6 +22,7 @@ export interface ConnectorDefinition<C extends CommonConnectorConfig> {
 /** A definition with its config type erased, so different connectors fit one map. */
 export interface RegisteredConnector {
   name: string;
+  version: string;
   description: string;
   configSchema: Schema<unknown>;
   create(config: CommonConnectorConfig, deps: ConnectorDeps): Connector;
@@ -34,6 +37,7 @@ export function defineConnector<C extends CommonConnectorConfig>(
 ): RegisteredConnector {
   return {
     name: definition.name,
+    version: definition.version,
     description: definition.description,
     configSchema: definition.configSchema,
     create: (config, deps) => definition.create(config as C, deps),

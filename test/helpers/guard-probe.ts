@@ -1,5 +1,5 @@
 /**
- * Runs inside a private network namespace (see test/integration/media-guard.test.ts) where
+ * Runs inside a private network namespace (see test/e2e/media-guard.test.ts) where
  * the loopback interface also carries 203.0.113.10, an address the SSRF guard treats as
  * public. It serves from both addresses and reports what the worker's fetch and upload
  * helpers do with each URL, without the private-address opt-in, as JSON on stdout.

@@ -16,10 +16,10 @@ export function testContext(
   data: unknown,
   options: {
     id?: string;
-    queue?: string;
     checkpoint?: Record<string, unknown>;
     signal?: AbortSignal;
-    attempt?: number;
+    /** Queue name used in object keys. */
+    queue?: string;
     /** The worker's media (store, input limits); default: no store, loopback URLs allowed. */
     media?: Media;
   } = {},
@@ -41,9 +41,7 @@ export function testContext(
   const signal = options.signal ?? new AbortController().signal;
   return {
     id,
-    queue,
     data: connectorData,
-    attempt: options.attempt ?? 1,
     signal,
     progress: update => progressSeen.push(update),
     log: async line => {

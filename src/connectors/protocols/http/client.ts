@@ -9,8 +9,9 @@ import {
   ServiceTimeoutError,
   ServiceUnavailableError,
 } from '../../errors.js';
+import { describeError } from '../../../logging/errors.js';
 
-/** Credentials of a service; an API key wins over username/password (DESIGN §4). */
+/** Credentials of a service; an API key wins over username/password (see {@link authorizationHeader}). */
 export interface HttpAuth {
   apiKey?: string;
   username?: string;
@@ -143,19 +144,14 @@ export class HttpClient {
       if (tooLarge) {
         throw new ProtocolError(
           `${this.service} response to ${describe(request, url)} is larger than ${maxBytes} bytes`,
+          { cause: error, ...this.facts(request, url) },
         );
       }
       if (request.signal?.aborted) throw abortReason(request.signal);
       throw this.transportError(error, request, url);
     }
     const status = response.statusCode;
-    const result = toHttpResponse(
-      status,
-      response.headers,
-      response.body,
-      this.service,
-      describe(request, url),
-    );
+    const result = toHttpResponse(response.headers, response.body, { ...this.facts(request, url), status });
     const accepted = request.acceptStatus ? request.acceptStatus(status) : status >= 200 && status < 300;
     if (!accepted) throw this.statusError(result, request, url);
     return result;
@@ -201,7 +197,7 @@ export class HttpClient {
         // The status says enough.
       }
       const body = Buffer.concat(chunks);
-      const answer = toHttpResponse(status, response.headers, body, this.service, describe(request, url));
+      const answer = toHttpResponse(response.headers, body, { ...this.facts(request, url), status });
       throw this.statusError(answer, request, url);
     }
     return { status, headers: response.headers, body: stream };
@@ -212,27 +208,30 @@ export class HttpClient {
     return (await this.request(request)).json<T>();
   }
 
+  /** The structured facts every error of a call carries: service and endpoint. */
+  private facts(request: HttpRequest, url: URL): { service: string; endpoint: string } {
+    return { service: this.service, endpoint: describe(request, url) };
+  }
+
   private transportError(error: unknown, request: HttpRequest, url: URL): ConnectorError {
     const what = describe(request, url);
+    const options = { cause: error, ...this.facts(request, url) };
     if (error instanceof RequestError) {
       if (error.code === 'ETIMEDOUT') {
         return new ServiceTimeoutError(
           `${this.service} did not answer ${what} within ${request.timeoutMs ?? this.options.timeoutMs} ms`,
-          {
-            cause: error,
-          },
+          options,
         );
       }
       return new ServiceUnavailableError(
         `${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`,
-        {
-          cause: error,
-        },
+        options,
       );
     }
-    return new ServiceUnavailableError(`${this.service} request ${what} failed: ${String(error)}`, {
-      cause: error,
-    });
+    return new ServiceUnavailableError(
+      `${this.service} request ${what} failed: ${describeError(error)}`,
+      options,
+    );
   }
 
   private statusError(response: HttpResponse, request: HttpRequest, url: URL): ConnectorError {
@@ -240,10 +239,13 @@ export class HttpClient {
     const detail = errorDetail(response.text);
     const message = `${this.service} answered HTTP ${response.status} to ${what}${detail ? `: ${detail}` : ''}`;
     const status = response.status;
-    if (status === 429) return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']));
-    if (status === 408) return new ServiceTimeoutError(message);
-    if (status >= 500) return new ServiceUnavailableError(message);
-    return new ServiceRejectedError(message);
+    const options = { ...this.facts(request, url), status };
+    if (status === 429) {
+      return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']), options);
+    }
+    if (status === 408) return new ServiceTimeoutError(message, options);
+    if (status >= 500) return new ServiceUnavailableError(message, options);
+    return new ServiceRejectedError(message, options);
   }
 }
 
@@ -293,24 +295,23 @@ export function errorDetail(text: string): string {
 }
 
 function toHttpResponse(
-  status: number,
   headers: HttpResponse['headers'],
   body: Buffer,
-  service: string,
-  what: string,
+  facts: { service: string; endpoint: string; status: number },
 ): HttpResponse {
   const text = body.toString('utf8');
   return {
-    status,
+    status: facts.status,
     headers,
     text,
     body,
     json<T>(): T {
       try {
         return JSON.parse(text) as T;
-      } catch {
+      } catch (error) {
         throw new ProtocolError(
-          `${service} answered ${what} with something that is not JSON: ${truncate(text.trim(), 120) || '(empty body)'}`,
+          `${facts.service} answered ${facts.endpoint} with something that is not JSON: ${truncate(text.trim(), 120) || '(empty body)'}`,
+          { cause: error, ...facts },
         );
       }
     },

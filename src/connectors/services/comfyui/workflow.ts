@@ -25,8 +25,9 @@ export interface ComfyJob {
 export const MAX_NODES = 5000;
 
 /**
- * Reads the three payload forms of DESIGN §5 — a bare graph, `{prompt, extra_data?, images?}` or
- * `{workflow, extra_data?, images?}` — and checks the graph's shape before anything is sent:
+ * Reads the three payload forms of docs/connectors/comfyui.md — a bare graph,
+ * `{prompt, extra_data?, images?}` or `{workflow, extra_data?, images?}` — and checks the
+ * graph's shape before anything is sent:
  * every node has a `class_type` and `inputs`, every link is `["<node id>", <output>]`
  * and points at a node of the graph. Errors name the node and input.
  */

@@ -60,7 +60,6 @@ export const MAX_TEXT_LENGTH = 10_000;
 /** Lingo translations as BullMQ jobs: `{ text, target_lang }` in, `{ text }` out. */
 export class LingoConnector extends RestAsyncConnector<LingoJob> {
   readonly name = 'lingo';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: LingoConfig,
@@ -71,6 +70,8 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
       http: config,
       requestTimeoutMs: 30_000,
       healthEndpoint: '/v2/ping',
+      submitEndpoint: '/v2/translations',
+      cancelMethod: 'DELETE',
       pollIntervalMs: config.pollInterval * 1000,
       logger,
     });
@@ -95,10 +96,6 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
     return { text, targetLang };
   }
 
-  protected getSubmitEndpoint(): string {
-    return '/v2/translations';
-  }
-
   protected buildSubmitBody(job: LingoJob): unknown {
     return { text: job.text, target_lang: job.targetLang };
   }
@@ -113,10 +110,6 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
 
   protected override getCancelEndpoint(jobId: string): string {
     return fillJobId('/v2/translations/{job_id}', jobId);
-  }
-
-  protected override getCancelMethod(): 'DELETE' {
-    return 'DELETE';
   }
 
   /** Lingo nests its answers under `translation` and calls the id `uid`. */
@@ -166,6 +159,7 @@ function translationOf(body: unknown): Record<string, unknown> | undefined {
 /** Registry entry of the example connector. */
 export const lingoConnector = defineConnector<LingoConfig>({
   name: 'lingo',
+  version: VERSION,
   description: 'Lingo translations (the worked example of docs/writing-a-connector.md)',
   configSchema,
   create: (config, deps) => new LingoConnector(config, deps.logger),

@@ -1,5 +1,4 @@
 import type { Schema } from 'convict';
-import type { Method } from 'got';
 import type { Logger } from 'winston';
 import {
   commonConnectorSchema,
@@ -26,7 +25,7 @@ import { requireObject, type JsonObject } from '../../validate.js';
 /** Logged at start-up and shown by `emp-worker details rest_async`. */
 export const VERSION = '1.0.0';
 
-/** `rest_async` settings: `WORKER_REST_ASYNC_*` (DESIGN §4). */
+/** `rest_async` settings: `WORKER_REST_ASYNC_*` (docs/configuration.md). */
 export interface RestAsyncConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   submitEndpoint: string;
   /** Template with `{job_id}`. */
@@ -97,7 +96,6 @@ const configSchema: Schema<RestAsyncConfig> = {
  */
 export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
   readonly name = 'rest_async';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: RestAsyncConfig,
@@ -109,16 +107,14 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
       requestTimeoutMs: config.requestTimeout * 1000,
       healthEndpoint: config.healthEndpoint,
       pollIntervalMs: config.pollInterval * 1000,
+      submitEndpoint: config.submitEndpoint,
+      cancelMethod: config.cancelMethod,
       logger,
     });
   }
 
   protected parseJob(data: unknown): JsonObject {
     return requireObject(data);
-  }
-
-  protected getSubmitEndpoint(): string {
-    return this.config.submitEndpoint;
   }
 
   protected buildSubmitBody(job: JsonObject, ctx: JobContext): unknown {
@@ -135,10 +131,6 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
 
   protected override getCancelEndpoint(jobId: string): string | undefined {
     return this.config.cancelEndpoint === '' ? undefined : fillJobId(this.config.cancelEndpoint, jobId);
-  }
-
-  protected override getCancelMethod(): Method {
-    return this.config.cancelMethod;
   }
 
   async getCapabilities(): Promise<Capabilities> {
@@ -160,6 +152,7 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
 /** Registry entry of the `rest_async` connector. */
 export const restAsyncConnector = defineConnector<RestAsyncConfig>({
   name: 'rest_async',
+  version: VERSION,
   description: 'Any submit → poll status → fetch result REST API (WORKER_REST_ASYNC_*)',
   configSchema,
   create: (config, deps) => new RestAsyncRestConnector(config, deps.logger),

@@ -24,7 +24,7 @@ import { requireObject, type JsonObject } from '../../validate.js';
 /** Logged at start-up and shown by `emp-worker details rest`. */
 export const VERSION = '1.0.0';
 
-/** `rest` settings: `WORKER_REST_*` (DESIGN §4). */
+/** `rest` settings: `WORKER_REST_*` (docs/configuration.md). */
 export interface RestConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   /** Path every job is POSTed to. */
   endpoint: string;
@@ -48,7 +48,6 @@ const configSchema: Schema<RestConfig> = {
  */
 export class RestConnector extends RestSyncConnector<JsonObject> {
   readonly name = 'rest';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: RestConfig,
@@ -59,16 +58,13 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
       http: config,
       requestTimeoutMs: wholeJobCallTimeoutMs(config.timeout),
       healthEndpoint: config.healthEndpoint,
+      endpoint: config.endpoint,
       logger,
     });
   }
 
   protected parseJob(data: unknown): JsonObject {
     return requireObject(data);
-  }
-
-  protected getEndpoint(): string {
-    return this.config.endpoint;
   }
 
   protected buildRequestBody(job: JsonObject, ctx: JobContext): unknown {
@@ -90,6 +86,7 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
 /** Registry entry of the `rest` connector. */
 export const restConnector = defineConnector<RestConfig>({
   name: 'rest',
+  version: VERSION,
   description: 'Any JSON REST API, one blocking call per job (WORKER_REST_*)',
   configSchema,
   create: (config, deps) => new RestConnector(config, deps.logger),

@@ -6,12 +6,12 @@ import { describe, expect, test } from '@jest/globals';
  * private-address opt-in. The probe runs in a private network namespace whose loopback also
  * carries 203.0.113.10, a public address for the guard, so a public URL that redirects to
  * a private one can be served on this machine (tests elsewhere allow private URLs because
- * their servers listen on 127.0.0.1).
+ * their servers listen on 127.0.0.1). The probe runs from dist/ (`npm run build` first).
  */
 
 function runProbe(): Promise<Record<string, string>> {
   const script =
-    'ip link set lo up && ip addr add 203.0.113.10/32 dev lo && exec node --import tsx test/helpers/guard-probe.ts';
+    'ip link set lo up && ip addr add 203.0.113.10/32 dev lo && exec node dist/test/helpers/guard-probe.js';
   const child = spawn('unshare', ['-n', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
