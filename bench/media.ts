@@ -37,6 +37,7 @@ import {
   freePort,
   mb,
   median,
+  metric,
   REDIS_URL,
   round,
   rssOf,
@@ -134,6 +135,8 @@ interface Batch {
   rssAt: Record<string, number>;
   rssIdle: number;
   rssEnd: number;
+  /** V8 heap in use after the batch (the worker's /metrics): what it keeps, apart from GC slack. */
+  heapEnd: number;
 }
 
 /**
@@ -146,6 +149,7 @@ async function runBatch(
   queue: Queue,
   events: QueueEvents,
   pid: number,
+  metricsPort: string,
   data: (index: number) => unknown,
   beforeEach?: (index: number) => Promise<void>,
 ): Promise<Batch> {
@@ -176,6 +180,7 @@ async function runBatch(
       rssAt,
       rssIdle: mb(rssIdle),
       rssEnd: mb(rssOf(pid)),
+      heapEnd: mb((await metric(metricsPort, 'emp_process_nodejs_heap_size_used_bytes')) ?? 0),
     };
   } finally {
     rss.stop();
@@ -228,6 +233,7 @@ async function main(): Promise<void> {
         queue,
         events,
         pid,
+        port,
         i => ({
           prompt: {
             '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: i } },
@@ -255,9 +261,10 @@ async function main(): Promise<void> {
           rss_peak_mb: outputs.rssPeak,
           rss_after_mb: outputs.rssAt,
           rss_end_mb: outputs.rssEnd,
+          heap_used_end_mb: outputs.heapEnd,
         })}\n`,
       );
-      const inputsBatch = await runBatch(fake, queue, events, pid, i => ({
+      const inputsBatch = await runBatch(fake, queue, events, pid, port, i => ({
         prompt: {
           '1': { class_type: 'LoadImage', inputs: { image: `in-${round}-${i}.png` } },
           '2': {
@@ -274,6 +281,7 @@ async function main(): Promise<void> {
           rss_peak_mb: inputsBatch.rssPeak,
           rss_after_mb: inputsBatch.rssAt,
           rss_end_mb: inputsBatch.rssEnd,
+          heap_used_end_mb: inputsBatch.heapEnd,
         })}\n`,
       );
     }
