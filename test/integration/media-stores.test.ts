@@ -7,7 +7,10 @@ import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { solidPng } from '../fakes/comfyui/png.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
-import { comfyMediaEnv, sha256, viewBytes, type StoredEntry } from '../helpers/media.js';
+import { Media } from '../../src/media/media.js';
+import { comfyConnector } from '../helpers/comfyui.js';
+import { testContext } from '../helpers/job-context.js';
+import { comfyMediaEnv, sha256, testMediaConfig, viewBytes, type StoredEntry } from '../helpers/media.js';
 import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
 import {
   AZURE_ACCOUNT_KEY,
@@ -222,5 +225,45 @@ describe('A1111 with per-job PUT URLs', () => {
     expect(job.failedReason).toBe(
       'ERR_INVALID_INPUT: the job produced 3 output files but field "upload_urls" has only 1 URLs',
     );
+  });
+});
+
+describe('upload progress (connector called directly)', () => {
+  let fake: FakeComfyUI;
+  let dir: string;
+  beforeAll(async () => {
+    fake = new FakeComfyUI();
+    await fake.start();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-progress-'));
+  });
+  afterAll(async () => {
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the upload phase reports status "uploading", "file k of n", below 100', async () => {
+    const media = await Media.create(testMediaConfig({ store: 'file', fileDir: dir }));
+    const connector = comfyConnector(fake.port);
+    try {
+      const ctx = testContext(
+        {
+          prompt: {
+            '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 2, color: 77 } },
+            '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'progress' } },
+          },
+        },
+        { media, queue: 'comfyui' },
+      );
+      await connector.process(ctx);
+      const uploading = ctx.progressSeen.filter(update => update.status === 'uploading');
+      expect(uploading.map(update => update.message)).toEqual(['file 1 of 2', 'file 2 of 2']);
+      const percents = ctx.progressSeen.flatMap(update =>
+        update.progress === undefined ? [] : [update.progress],
+      );
+      expect(Math.max(...percents)).toBeLessThan(100);
+    } finally {
+      await connector.close();
+      media.close();
+    }
   });
 });
