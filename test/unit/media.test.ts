@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig, redactedConfig, secretValues } from '../../src/config/index.js';
 import { compareNodeIds } from '../../src/connectors/services/comfyui/media.js';
 import { decodeBase64, parseInputImages } from '../../src/media/inputs.js';
 import { objectKey } from '../../src/media/media.js';
@@ -50,6 +50,23 @@ describe('media settings', () => {
       OUTPUT_AZURE_CONNECTION_STRING: 42 as unknown as string,
     });
     expect(azure).not.toContain('AccountKey');
+  });
+
+  test('the S3 secret and the Azure connection string are masked in `details` and known to the log scrubber', () => {
+    const azure = loadConfig({
+      NODE_ENV: 'test',
+      OUTPUT_STORE: 'azure',
+      OUTPUT_AZURE_CONNECTION_STRING: 'AccountName=a;AccountKey=QXp1cmVLZXlTZWNyZXQ=',
+      OUTPUT_AZURE_CONTAINER: 'c',
+      OUTPUT_S3_SECRET_ACCESS_KEY: 's3-secret-value',
+    });
+    const shown = JSON.stringify(redactedConfig(azure));
+    expect(shown).not.toContain('QXp1cmVLZXlTZWNyZXQ=');
+    expect(shown).not.toContain('s3-secret-value');
+    expect(shown).toContain('"container":"c"');
+    expect(secretValues(azure)).toEqual(
+      expect.arrayContaining(['AccountName=a;AccountKey=QXp1cmVLZXlTZWNyZXQ=', 's3-secret-value']),
+    );
   });
 
   test('defaults: no store, 50 MiB inputs, 60 s fetches, private URLs refused', () => {
