@@ -31,7 +31,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Queue, QueueEvents } from 'bullmq';
 import { FakeComfyUI } from '../test/fakes/comfyui/server.js';
-import { S3_KEY_ID, S3_SECRET } from '../test/helpers/stores.js';
+import { s3TestClient, s3WorkerEnv } from '../test/helpers/stores.js';
 import {
   cleanup,
   freePort,
@@ -63,13 +63,9 @@ interface S3Process {
 /** s3rver in its own process (bench/s3-server.ts), with a client for the baseline. */
 async function startS3Process(): Promise<S3Process> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-s3rver-'));
-  const child = spawn(
-    process.execPath,
-    [path.join(import.meta.dirname, 's3-server.js'), directory, BUCKET, S3_KEY_ID, S3_SECRET],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 's3-server.js'), directory, BUCKET], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       const match = /listening (\d+)/.exec(chunk.toString());
@@ -78,26 +74,11 @@ async function startS3Process(): Promise<S3Process> {
     child.once('exit', code => reject(new Error(`s3 server exited with ${code}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: S3_KEY_ID, secretAccessKey: S3_SECRET },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  });
+  const client = s3TestClient(endpoint);
   return {
     endpoint,
     client,
-    env: {
-      OUTPUT_STORE: 's3',
-      OUTPUT_S3_BUCKET: BUCKET,
-      OUTPUT_S3_ENDPOINT: endpoint,
-      OUTPUT_S3_FORCE_PATH_STYLE: 'true',
-      OUTPUT_S3_ACCESS_KEY_ID: S3_KEY_ID,
-      OUTPUT_S3_SECRET_ACCESS_KEY: S3_SECRET,
-    },
+    env: s3WorkerEnv(endpoint, BUCKET),
     async close() {
       client.destroy();
       const exited = new Promise(resolve => child.once('exit', resolve));

@@ -1,7 +1,7 @@
 /**
  * An s3rver in a process of its own, for bench/media.ts (so the worker and the AWS-client
  * baseline both reach the S3 server across processes). Usage: `node dist/bench/s3-server.js
- * <directory> <bucket> <key id> <secret>`; prints `listening <port>`, stops on SIGTERM.
+ * <directory> <bucket>` (the tests' key pair); prints `listening <port>`, stops on SIGTERM.
  */
 import S3rver from 's3rver';
 import accounts from 's3rver/lib/models/account.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MediaConfig, OutputConfig } from '../../src/config/media.js';
 import { Media } from '../../src/media/media.js';
+import type { StoredFile } from '../../src/media/types.js';
 import type { FakeComfyUI } from '../fakes/comfyui/server.js';
 
 /** Media settings as the schema's defaults, with private URLs allowed (test servers listen on loopback). */
@@ -43,19 +44,8 @@ export function testMedia(config: MediaConfig = testMediaConfig()): Media {
 /** Hex SHA-256, as results carry it. */
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
-/** One stored file of a job's result. */
-export interface StoredEntry {
-  filename: string;
-  subfolder?: string;
-  type?: string;
-  node?: string;
-  mime: string;
-  size: number;
-  sha256: string;
-  url: string;
-  key?: string;
-  store: string;
-}
+/** One stored file of a job's result (ComfyUI entries keep `subfolder` and `type`). */
+export type StoredEntry = StoredFile & { subfolder?: string; type?: string };
 
 /** The bytes ComfyUI's `/view` serves for an output file of the fake. */
 export async function viewBytes(fake: FakeComfyUI, filename: string): Promise<Buffer> {

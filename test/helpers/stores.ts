@@ -27,9 +27,12 @@ export interface S3Server {
   close(): Promise<void>;
 }
 
-export async function startS3(bucket = 'emp-outputs'): Promise<S3Server> {
+/** An s3rver on a free loopback port with one bucket and the tests' key pair, storing under `directory`. */
+export async function runS3rver(
+  directory: string,
+  bucket: string,
+): Promise<{ server: S3rver; port: number }> {
   accounts.DUMMY_ACCOUNT.createKeyPair(S3_KEY_ID, S3_SECRET);
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-s3rver-'));
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
@@ -38,27 +41,44 @@ export async function startS3(bucket = 'emp-outputs'): Promise<S3Server> {
     configureBuckets: [{ name: bucket }],
   });
   const address = await server.run();
-  const endpoint = `http://127.0.0.1:${address.port}`;
-  const client = new S3Client({
+  return { server, port: address.port };
+}
+
+/** An AWS S3 client for s3rver: path-style, checksums only where required, no SDK retries. */
+export function s3TestClient(endpoint: string): S3Client {
+  return new S3Client({
     region: 'us-east-1',
     endpoint,
     forcePathStyle: true,
     credentials: { accessKeyId: S3_KEY_ID, secretAccessKey: S3_SECRET },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
   });
+}
+
+/** The worker settings (`OUTPUT_*`) for an s3rver bucket. */
+export function s3WorkerEnv(endpoint: string, bucket: string): Record<string, string> {
+  return {
+    OUTPUT_STORE: 's3',
+    OUTPUT_S3_BUCKET: bucket,
+    OUTPUT_S3_ENDPOINT: endpoint,
+    OUTPUT_S3_FORCE_PATH_STYLE: 'true',
+    OUTPUT_S3_ACCESS_KEY_ID: S3_KEY_ID,
+    OUTPUT_S3_SECRET_ACCESS_KEY: S3_SECRET,
+  };
+}
+
+export async function startS3(bucket = 'emp-outputs'): Promise<S3Server> {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-s3rver-'));
+  const { server, port } = await runS3rver(directory, bucket);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = s3TestClient(endpoint);
   return {
     endpoint,
     bucket,
     client,
-    env: {
-      OUTPUT_STORE: 's3',
-      OUTPUT_S3_BUCKET: bucket,
-      OUTPUT_S3_ENDPOINT: endpoint,
-      OUTPUT_S3_FORCE_PATH_STYLE: 'true',
-      OUTPUT_S3_ACCESS_KEY_ID: S3_KEY_ID,
-      OUTPUT_S3_SECRET_ACCESS_KEY: S3_SECRET,
-    },
+    env: s3WorkerEnv(endpoint, bucket),
     async read(key) {
       const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from((await answer.Body?.transformToByteArray()) ?? []);
