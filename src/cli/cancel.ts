@@ -1,14 +1,18 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
 import { createClientRedis } from '../redis/connection.js';
-import { CliError, EXIT } from './context.js';
+import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
 /** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
 const CANCEL_MARKER_TTL_S = 24 * 3600;
 /** How long the CLI waits to see a running job end after the request. */
 const CONFIRM_TIMEOUT_MS = 30_000;
+/** How often, while waiting, the CLI re-reads the job's state. */
+const RECHECK_MS = 1000;
+/** Every this many re-reads that find the job still active, the request is sent again. */
+const REPUBLISH_EVERY = 5;
 
 /**
  * `emp-worker cancel <queue> <id>`: a waiting job is removed; a running one is aborted on
@@ -22,14 +26,13 @@ export async function cancelCommand(
   reason: string,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
+  await ensureRedis(config);
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  const events = new QueueEvents(queueName, {
-    // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-    connection: { url: config.redis.url },
-    prefix: config.queuePrefix,
-  });
+  // skipMetasUpdate: a cancel (of nothing, or of a mistyped queue) must not create the queue.
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+  queue.on('error', () => undefined);
+  let events: QueueEvents | undefined;
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
@@ -46,8 +49,15 @@ export async function cancelCommand(
         // It became active (locked) meanwhile: cancel it as a running job.
       }
     }
+    events = new QueueEvents(queueName, {
+      // Options, not an instance: BullMQ then owns the connection and closes it with the events.
+      connection: { url: config.redis.url },
+      prefix: config.queuePrefix,
+    });
+    events.on('error', () => undefined);
     await events.waitUntilReady();
-    const ended = waitForEnd(events, queue, jobId);
+    // The marker first: a replica that starts the job after the request (a restart, or a
+    // worker that missed the message) still finds it.
     await connection.set(
       keys.cancelMarker(config.queuePrefix, queueName, jobId),
       reason,
@@ -55,10 +65,10 @@ export async function cancelCommand(
       CANCEL_MARKER_TTL_S,
     );
     const request: CancelRequest = { queue: queueName, jobId, reason };
-    const receivers = await connection.publish(
-      keys.cancelChannel(config.queuePrefix),
-      JSON.stringify(request),
-    );
+    const publish = (): Promise<number> =>
+      connection.publish(keys.cancelChannel(config.queuePrefix), JSON.stringify(request));
+    const ended = waitForEnd(events, queue, jobId, publish);
+    const receivers = await publish();
     if (receivers === 0) {
       out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);
       return EXIT.ok;
@@ -74,13 +84,23 @@ export async function cancelCommand(
     if (error instanceof CliError) throw error;
     throw new CliError(`could not cancel: ${describeError(error)}`);
   } finally {
-    await events.close();
+    await events?.close();
     await queue.close();
     connection.disconnect();
   }
 }
 
-async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Promise<string | undefined> {
+/**
+ * Resolves with how the job ended, or undefined after {@link CONFIRM_TIMEOUT_MS}. Pub/sub
+ * delivers at most once, so while the job runs the request is repeated (a worker ignores a
+ * second abort); a job handed back to the queue meanwhile is removed.
+ */
+async function waitForEnd(
+  events: QueueEvents,
+  queue: Queue,
+  jobId: string,
+  publish: () => Promise<number>,
+): Promise<string | undefined> {
   return new Promise<string | undefined>(resolve => {
     const done = (text: string | undefined): void => {
       clearTimeout(timer);
@@ -88,6 +108,7 @@ async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Pro
       resolve(text);
     };
     const timer = setTimeout(() => done(undefined), CONFIRM_TIMEOUT_MS);
+    let activeChecks = 0;
     events.on('failed', ({ jobId: id, failedReason }) => {
       if (id === jobId) done(`failed: ${failedReason}`);
     });
@@ -98,11 +119,20 @@ async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Pro
       void queue
         .getJob(jobId)
         .then(async job => {
-          const state = await job?.getState();
-          if (state === 'failed') done(`failed: ${job?.failedReason ?? ''}`);
-          if (state === 'completed') done('completed before the cancel reached it');
+          if (!job) return done('was removed');
+          const state = await job.getState();
+          if (state === 'failed') return done(`failed: ${job.failedReason}`);
+          if (state === 'completed') return done('completed before the cancel reached it');
+          if (state === 'active') {
+            // A worker that heard the first request ignores the repeat (one log line each).
+            if (++activeChecks % REPUBLISH_EVERY === 0) await publish();
+            return;
+          }
+          // Handed back (a worker stopped, its service went down) or waiting for a retry.
+          await job.remove();
+          done(`was ${state} again; removed before it ran further`);
         })
         .catch(() => undefined);
-    }, 1000);
+    }, RECHECK_MS);
   });
 }

@@ -2,8 +2,16 @@ import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
-import { InvalidInputError, errorFacts, rateLimitWaitMs, type ConnectorError } from '../connectors/errors.js';
+import {
+  InvalidInputError,
+  ProtocolError,
+  errorFacts,
+  rateLimitWaitMs,
+  saysServiceDown,
+  type ConnectorError,
+} from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { Media } from '../media/media.js';
@@ -48,10 +56,24 @@ export interface ProcessorDeps {
   isServiceHealthy: () => boolean;
   /** The worker's output store and input limits. */
   media: Media;
+  /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
+  recheckService: () => Promise<boolean>;
+  /**
+   * The reason of a cancel request that arrived for this job (by its {@link activeJobKey})
+   * before the job was registered in `activeJobs`, i.e. while BullMQ was fetching it.
+   */
+  takeEarlyCancel?: (activeKey: string) => string | undefined;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
 const MAX_RATE_LIMIT_DELAYS = 5;
+
+/**
+ * Times a job may start without using an attempt (outage hand-backs, shutdowns, rate-limit
+ * delays) before an outage counts as a failed attempt: a job whose every run takes the
+ * service down (a proxy's 502 after the backend crashed on it) must still end.
+ */
+const MAX_OUTAGE_HANDBACKS = 5;
 
 /**
  * The one bridge between BullMQ and a connector: builds the job context, enforces the
@@ -96,15 +118,29 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       startedAt,
       abort,
     });
+    // A cancel published between BullMQ's fetch and the line above found no active job: the
+    // runtime kept it, so it is read from memory here instead of a Redis call per job.
+    const earlyCancel = deps.takeEarlyCancel?.(activeKey);
+    if (earlyCancel !== undefined) abort({ kind: 'cancel', reason: earlyCancel });
     const timeoutTimer = setTimeout(
       () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
       deps.timeoutSeconds * 1000,
     );
 
+    // Milestone lines for Bull Board's log tab, only for jobs long enough to show progress:
+    // they ride along with the first progress write, so a quick job costs Redis nothing extra.
+    let startLogged = false;
     const reporter = new ProgressReporter(
       connector.name,
       deps.progressMinIntervalMs,
-      progress => job.updateProgress(progress),
+      async progress => {
+        if (startLogged) return job.updateProgress(progress);
+        startLogged = true;
+        await Promise.all([
+          job.log(`started on ${job.processedBy ?? 'a worker'} (attempt ${job.attemptsMade + 1})`),
+          job.updateProgress(progress),
+        ]);
+      },
       error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
@@ -118,7 +154,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (restarted) {
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
-      checkDataSize(job.data, deps.maxDataBytes);
+      checkJobData(job.data, deps.maxDataBytes);
       controller?.signal.throwIfAborted();
       // Checked before any work: a bad upload URL must not cost a GPU run.
       const { data, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
@@ -149,8 +185,19 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       };
       const output = await connector.process(ctx);
       controller?.signal.throwIfAborted();
+      if (nestingExceeds(output)) {
+        // BullMQ would overflow the stack serialising it, and retrying gets the same answer.
+        throw new ProtocolError(
+          `${connector.name} result is nested more than ${MAX_JSON_DEPTH} levels deep; it cannot be stored`,
+        );
+      }
       succeeded = true;
       await reporter.finish(true);
+      if (startLogged) {
+        await job.log(
+          `completed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; output: ${summarizeOutput(output)}`,
+        );
+      }
       meters.completed.inc();
       return { status: 'success', connector: connector.name, output };
     } catch (thrown) {
@@ -160,6 +207,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         // Back to the queue at once, without using an attempt: another replica takes it.
         await job.log('worker shut down before the job finished; returned to the queue');
         await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (
+        token &&
+        abortCause === undefined &&
+        saysServiceDown(failure) &&
+        (await handBackOnOutage(deps, job, token, failure))
+      ) {
         throw new WaitingError();
       }
       const retryAfterMs = rateLimitWaitMs(failure);
@@ -178,6 +233,32 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       (succeeded ? meters.durationCompleted : meters.durationFailed).observe((Date.now() - startedAt) / 1000);
     }
   };
+}
+
+/**
+ * A call said the service is down: re-check its health at once (which pauses the queue on
+ * this worker when it fails) and, if it is down, return the job to the queue without
+ * using an attempt, so it runs when the service is back here or on another replica. A
+ * healthy answer means the failure was this request's own: it is classified as usual.
+ */
+async function handBackOnOutage(
+  deps: ProcessorDeps,
+  job: EmpJob,
+  token: string,
+  failure: ConnectorError,
+): Promise<boolean> {
+  const healthy = await deps.recheckService().catch(() => true);
+  const freeStarts = job.attemptsStarted - job.attemptsMade - 1;
+  if (healthy || freeStarts >= MAX_OUTAGE_HANDBACKS) return false;
+  deps.logger.warn('service down: job returned to the queue without using an attempt', {
+    jobId: job.id,
+    error: failure.message,
+  });
+  await job.log(
+    `${deps.connector.name} service is down (${failure.message}); returned to the queue without using an attempt`,
+  );
+  await job.moveToWait(token);
+  return true;
 }
 
 async function recordFailure(
@@ -229,7 +310,36 @@ async function loadRestartState(
   return { checkpoint, cancelled: cancelled ?? undefined };
 }
 
-function checkDataSize(data: unknown, maxBytes: number): void {
+/**
+ * The shape of a job's output for its log: types, sizes and key names, never values (an
+ * output may be megabytes of base64, or carry something the log should not repeat).
+ */
+export function summarizeOutput(value: unknown): string {
+  const shape = (item: unknown): string => {
+    if (item === null) return 'null';
+    if (Array.isArray(item)) return `array(${item.length})`;
+    if (typeof item === 'string') return `string(${item.length} chars)`;
+    if (typeof item === 'object') return `object(${Object.keys(item).length} keys)`;
+    return typeof item;
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return shape(value);
+  const entries = Object.entries(value);
+  const shown = entries
+    .slice(0, 10)
+    .map(([key, item]) => `${JSON.stringify(key.slice(0, 40))}: ${shape(item)}`);
+  return `{ ${shown.join(', ')}${entries.length > 10 ? `, … ${entries.length - 10} more` : ''} }`;
+}
+
+/**
+ * The first look at job data, before anything walks it: the nesting depth (iteratively;
+ * `JSON.stringify` of deep data overflows the stack), then the size.
+ */
+function checkJobData(data: unknown, maxBytes: number): void {
+  if (nestingExceeds(data)) {
+    throw new InvalidInputError(
+      `job data is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
+    );
+  }
   const size = Buffer.byteLength(JSON.stringify(data ?? null));
   if (size > maxBytes) {
     throw new InvalidInputError(

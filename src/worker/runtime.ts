@@ -17,6 +17,13 @@ import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from '../redis/connection.js';
 import { describeError } from '../logging/errors.js';
 
+/**
+ * How long a cancel request for a job not running here is kept, in case this worker is
+ * fetching that job: far longer than a fetch takes, short enough that a reused job id is
+ * not cancelled by an old request (the CLI repeats requests while the job is active).
+ */
+const EARLY_CANCEL_TTL_MS = 10_000;
+
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
   connector: Connector;
@@ -58,6 +65,8 @@ export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
   private readonly activeJobs = new Map<string, ActiveJob>();
+  /** Cancel requests for jobs not running here (yet), by active-job key: reason and arrival time. */
+  private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private httpServer: http.Server | undefined;
@@ -89,6 +98,7 @@ export class WorkerRuntime {
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
         this.config.http.port,
+        this.config.http.host,
         this.metrics,
         () => this.readiness(),
         this.logger,
@@ -143,6 +153,8 @@ export class WorkerRuntime {
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
       media,
+      recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
+      takeEarlyCancel: key => this.takeEarlyCancel(key),
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -217,10 +229,32 @@ export class WorkerRuntime {
       this.logger.warn('ignoring an unreadable cancel request');
       return;
     }
-    const job = this.activeJobs.get(activeJobKey(String(request.queue), String(request.jobId)));
-    if (!job) return;
+    const key = activeJobKey(String(request.queue), String(request.jobId));
+    const job = this.activeJobs.get(key);
+    if (!job) {
+      // Maybe being fetched by this worker right now: keep it for the processor to find.
+      this.keepEarlyCancel(key, String(request.reason ?? ''));
+      return;
+    }
     this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
     job.abort({ kind: 'cancel', reason: String(request.reason ?? '') });
+  }
+
+  private keepEarlyCancel(key: string, reason: string): void {
+    const now = Date.now();
+    // Every replica hears every request: forget old ones so the map stays small.
+    for (const [oldKey, entry] of this.earlyCancels) {
+      if (now - entry.at > EARLY_CANCEL_TTL_MS) this.earlyCancels.delete(oldKey);
+    }
+    this.earlyCancels.set(key, { reason, at: now });
+  }
+
+  private takeEarlyCancel(key: string): string | undefined {
+    if (this.earlyCancels.size === 0) return undefined;
+    const entry = this.earlyCancels.get(key);
+    if (!entry) return undefined;
+    this.earlyCancels.delete(key);
+    return Date.now() - entry.at > EARLY_CANCEL_TTL_MS ? undefined : entry.reason;
   }
 
   private readiness(): Readiness {

@@ -4,9 +4,15 @@ import { Redis } from 'ioredis';
 /** The Redis tests use. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * Tags every prefix of one jest run (set by the global setup), so the global teardown can
+ * check that this run left nothing behind while other runs share the same Redis.
+ */
+export const RUN_TAG = process.env.EMPTEST_RUN ?? 'adhoc';
+
 /** A prefix no other test uses, so tests never see each other's queues. */
 export function uniquePrefix(label = 't'): string {
-  return `emptest-${label}-${randomUUID().slice(0, 8)}`;
+  return `emptest-${RUN_TAG}-${label}-${randomUUID().slice(0, 8)}`;
 }
 
 /** A plain connection for assertions; close it with `.quit()`. */
@@ -22,4 +28,14 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<void> 
     cursor = next;
     if (found.length > 0) await redis.del(...found);
   } while (cursor !== '0');
+}
+
+/** Deletes every key under a prefix on a connection of its own (for cleanups). */
+export async function removePrefix(prefix: string): Promise<void> {
+  const redis = testRedis();
+  try {
+    await deletePrefix(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
 }

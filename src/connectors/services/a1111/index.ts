@@ -12,6 +12,7 @@ import { formats } from '../../../config/formats.js';
 import { abortableSleep } from '../../abortable-sleep.js';
 import { InvalidInputError, ServiceFailedError } from '../../errors.js';
 import type { HttpResponse } from '../../protocols/http/client.js';
+import { servicePathProblem } from '../../protocols/http/path.js';
 import { defineConnector } from '../../definition.js';
 import { inlineImageUrls, storeImages } from './media.js';
 import {
@@ -85,17 +86,15 @@ export function parseA1111Job(data: unknown): A1111Job {
       `field "endpoint" must be an sdapi path such as "txt2img", got ${describeType(endpoint)}`,
     );
   }
-  if (
-    endpoint.includes('..') ||
-    endpoint.includes('//') ||
-    endpoint.includes('\\') ||
-    /^[a-z][a-z0-9+.-]*:/i.test(endpoint)
-  ) {
+  const relative = endpoint.replace(/^\/+/, '').replace(/^sdapi\/v1\//, '');
+  const problem = endpoint.includes('//')
+    ? 'it has "//"'
+    : servicePathProblem(`${SDAPI_PREFIX}${relative}`, SDAPI_PREFIX);
+  if (problem !== undefined) {
     throw new InvalidInputError(
-      `field "endpoint" must be an sdapi path such as "txt2img" or "img2img" (no "..", scheme or "//"), got "${endpoint.slice(0, 80)}"`,
+      `field "endpoint" must be an sdapi path such as "txt2img" or "img2img" below ${SDAPI_PREFIX} (${problem}), got "${endpoint.slice(0, 80)}"`,
     );
   }
-  const relative = endpoint.replace(/^\/+/, '').replace(/^sdapi\/v1\//, '');
   const methodValue = body.method === undefined || body.method === null ? 'POST' : body.method;
   const method = typeof methodValue === 'string' ? methodValue.toUpperCase() : methodValue;
   if (method !== 'GET' && method !== 'POST') {

@@ -38,9 +38,9 @@ export function parseComfyJob(data: unknown): ComfyJob {
     );
   }
   const wrapperKey =
-    'prompt' in data && !looksLikeNode(data.prompt)
+    Object.hasOwn(data, 'prompt') && !looksLikeNode(data.prompt)
       ? 'prompt'
-      : 'workflow' in data && !looksLikeNode(data.workflow)
+      : Object.hasOwn(data, 'workflow') && !looksLikeNode(data.workflow)
         ? 'workflow'
         : undefined;
   if (wrapperKey === undefined) {
@@ -59,7 +59,7 @@ export function parseComfyJob(data: unknown): ComfyJob {
 }
 
 function looksLikeNode(value: unknown): boolean {
-  return isPlainObject(value) && 'class_type' in value;
+  return isPlainObject(value) && Object.hasOwn(value, 'class_type');
 }
 
 function parseGraph(value: unknown, what: string): WorkflowGraph {
@@ -78,7 +78,8 @@ function parseGraph(value: unknown, what: string): WorkflowGraph {
   if (ids.length > MAX_NODES) {
     throw new InvalidInputError(`${what} has ${ids.length} nodes, more than the ${MAX_NODES} allowed`);
   }
-  const graph: WorkflowGraph = {};
+  // Null prototype and own-key lookups only: node ids are the job's ("__proto__", "constructor").
+  const graph = Object.create(null) as WorkflowGraph;
   for (const id of ids) {
     const node = value[id];
     const where = `node "${id}"`;
@@ -112,7 +113,7 @@ function parseGraph(value: unknown, what: string): WorkflowGraph {
           `${where} (${node.class_type}) input "${name}": a list must be a link ["<node id>", <output index>]`,
         );
       }
-      if (!(sourceId in value)) {
+      if (!Object.hasOwn(value, sourceId)) {
         throw new InvalidInputError(
           `${where} (${node.class_type}) input "${name}" links to node "${sourceId}", which is not in the workflow`,
         );

@@ -88,7 +88,7 @@ export class SimulationConnector implements Connector {
   }
 
   private parse(data: unknown): SimulationJob {
-    const body = data === undefined || data === null ? {} : requireObject(data);
+    const body = requireObject(data);
     rejectUnknownFields(body, ['steps', 'duration_ms', 'fail_at_step', 'result']);
     const steps = optionalInteger(body, 'steps', { min: 1, max: MAX_STEPS }) ?? this.config.steps;
     const durationMs =
