@@ -4,6 +4,7 @@ import convict from 'convict';
 import { connectorEnv } from './connector-schema.js';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
+import { mediaConfigProblems } from './media.js';
 import {
   DEFAULT_REDIS_URL,
   buildSchema,
@@ -72,6 +73,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
   checkRedisMode(value);
+  const mediaProblems = mediaConfigProblems(value.media);
+  if (mediaProblems.length > 0) throw new ConfigError(`Invalid configuration: ${mediaProblems.join('; ')}`);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
   checkRateLimits(value);
   const frozen = deepFreeze(value);
@@ -239,7 +242,7 @@ export function fallbackEnvName(keyPath: string, name: string): string | undefin
 }
 
 /** Variables whose values are never shown, whatever the schema says. */
-const SECRET_ENV = /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/;
+const SECRET_ENV = /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN|CONNECTION_STRING/;
 
 /** `VAR="value" (key.path): must be …`, the value left out when it is secret or not from the environment. */
 function describeProblem(problem: KeyProblem, env: NodeJS.ProcessEnv): string {

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Schema } from 'convict';
 import { addFormat, formats } from './formats.js';
 import type { TelemetryConfig } from '../telemetry/index.js';
+import { mediaSchema, type MediaConfig } from './media.js';
 
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
@@ -29,6 +30,8 @@ export interface AppConfig {
   board: BoardConfig;
   /** OpenTelemetry tracing (off unless an OTLP endpoint is set). */
   telemetry: TelemetryConfig;
+  /** Output stores and input fetching (docs/media.md). */
+  media: MediaConfig;
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
 }
@@ -363,6 +366,7 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         env: 'OTEL_SDK_DISABLED',
       },
     },
+    media: mediaSchema,
     connectors: connectors,
   };
 }

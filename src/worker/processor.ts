@@ -13,6 +13,8 @@ import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connect
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
+import type { Media } from '../media/media.js';
+import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -53,6 +55,8 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /** The worker's output store and input limits. */
+  media: Media;
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
   /**
@@ -159,10 +163,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       checkJobData(job.data, deps.maxDataBytes);
       controller?.signal.throwIfAborted();
+      // Checked before any work: a bad upload URL must not cost a GPU run.
+      const { data, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
 
       const ctx: JobContext = {
         id: jobId,
-        data: job.data,
+        data,
         get signal() {
           return signal();
         },
@@ -175,6 +181,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           return logger();
         },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
+        outputs: deps.media.outputsFor({
+          queue: deps.queue,
+          jobId,
+          uploadUrls,
+          signal,
+          progress: update => reporter.report(update),
+        }),
+        inputs: deps.media.inputsFor(signal),
       };
       const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
       controller?.signal.throwIfAborted();

@@ -7,6 +7,7 @@ import { rateLimiter, type CommonConnectorConfig } from '../config/connector-sch
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
+import { Media } from '../media/media.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
@@ -78,6 +79,7 @@ export class WorkerRuntime {
   private readonly startedAt = new Date();
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  private media: Media | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -94,7 +96,9 @@ export class WorkerRuntime {
       this.logger.warn('redis connection error', { error: error.message }),
     );
 
-    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
+    this.media = await Media.create(this.config.media);
+    this.logger.info(`output store: ${this.media.describe()}`);
+    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name, this.media);
     await this.subscribeToCancels();
     this.metrics.registerQueueDepth(() =>
       readQueueDepths(
@@ -142,7 +146,7 @@ export class WorkerRuntime {
     return this.stopped;
   }
 
-  private createConnectorRuntime(name: string): void {
+  private createConnectorRuntime(name: string, media: Media): void {
     const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
     const config = this.config.connectors[name] as CommonConnectorConfig;
@@ -168,6 +172,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      media,
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
       takeEarlyCancel: key => this.takeEarlyCancel(key),
       ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
@@ -374,6 +379,7 @@ export class WorkerRuntime {
       await this.subscriber?.quit().catch(() => undefined);
       await this.redis.quit().catch(() => undefined);
     }
+    this.media?.close();
     this.logger.info('stopped');
   }
 
