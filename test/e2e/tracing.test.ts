@@ -18,6 +18,7 @@ import { freePort, type Spawned } from '../helpers/processes.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
+import { startFakeA1111 } from '../fakes/a1111/server.js';
 
 const probeDirs: string[] = [];
 const provider = new NodeTracerProvider({
@@ -142,6 +143,37 @@ describe('OpenTelemetry traces', () => {
     expect(rest.jobs.has(String(poll.attributes['emp.service.job_id']))).toBe(true);
     // The probe sees the SDK load in a traced worker (the untraced one must not).
     expect(worker.output()).toContain('module probe: @opentelemetry/sdk-trace-node');
+  });
+
+  test('an output upload is a span of the job too', async () => {
+    const a1111 = await startFakeA1111({ stepMs: 5 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-otel-out-'));
+    probeDirs.push(dir);
+    try {
+      const prefix = uniquePrefix('otel-upload');
+      prefixes.push(prefix);
+      const worker = await startWorker(
+        cliEnv(prefix, {
+          CONNECTORS: 'a1111',
+          WORKER_A1111_BASE_URL: a1111.url,
+          OUTPUT_STORE: 'file',
+          OUTPUT_FILE_DIR: dir,
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+          OTEL_BSP_SCHEDULE_DELAY: '100',
+        }),
+      );
+      workers.push(worker);
+      const queue = new Queue('a1111', { connection: { url: REDIS_URL }, prefix });
+      queues.push(queue);
+      const job = await queue.add('a1111', { payload: { prompt: 'a traced fox', steps: 3 } });
+      expect((await waitForFinished(queue, job.id ?? '')).failedReason).toBeUndefined();
+      const upload = await receiver.waitForSpan(
+        span => span.name === 'upload to file' && span.attributes['emp.job.id'] === job.id,
+      );
+      expect(upload.attributes).toMatchObject({ 'emp.connector': 'a1111', 'emp.upload.store': 'file' });
+    } finally {
+      await a1111.close();
+    }
   });
 
   test('a failed service call is recorded with its error code', async () => {
