@@ -75,7 +75,11 @@ function moduleProbe(): string {
   return `--import ${register}`;
 }
 
-async function tracedWorker(otel: Record<string, string>): Promise<{ worker: Spawned; queue: Queue }> {
+/** A worker process (rest_async unless `settings` say otherwise) and a traced producer of its queue. */
+async function tracedWorker(
+  settings: Record<string, string>,
+  queueName = 'rest_async',
+): Promise<{ worker: Spawned; queue: Queue }> {
   const prefix = uniquePrefix('otel');
   prefixes.push(prefix);
   const worker = await startWorker(
@@ -86,12 +90,12 @@ async function tracedWorker(otel: Record<string, string>): Promise<{ worker: Spa
       OTEL_SERVICE_NAME: 'emp-test-worker',
       OTEL_BSP_SCHEDULE_DELAY: '100',
       NODE_OPTIONS: moduleProbe(),
-      ...otel,
+      ...settings,
     }),
   );
   workers.push(worker);
   // The producer traces with bullmq-otel, as a user's application would.
-  const queue = new Queue('rest_async', {
+  const queue = new Queue(queueName, {
     connection: { url: REDIS_URL },
     prefix,
     telemetry: new BullMQOtel({ tracerName: 'producer-test' }),
@@ -150,21 +154,16 @@ describe('OpenTelemetry traces', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-otel-out-'));
     probeDirs.push(dir);
     try {
-      const prefix = uniquePrefix('otel-upload');
-      prefixes.push(prefix);
-      const worker = await startWorker(
-        cliEnv(prefix, {
+      const { queue } = await tracedWorker(
+        {
           CONNECTORS: 'a1111',
           WORKER_A1111_BASE_URL: a1111.url,
           OUTPUT_STORE: 'file',
           OUTPUT_FILE_DIR: dir,
           OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-          OTEL_BSP_SCHEDULE_DELAY: '100',
-        }),
+        },
+        'a1111',
       );
-      workers.push(worker);
-      const queue = new Queue('a1111', { connection: { url: REDIS_URL }, prefix });
-      queues.push(queue);
       const job = await queue.add('a1111', { payload: { prompt: 'a traced fox', steps: 3 } });
       expect((await waitForFinished(queue, job.id ?? '')).failedReason).toBeUndefined();
       const upload = await receiver.waitForSpan(
