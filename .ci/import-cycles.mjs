@@ -2,7 +2,10 @@
 // Fails (exit 1) on an import cycle in src/: between two files, or between two top-level
 // folders of src/ (src/config ⇄ src/connectors is a cycle even when no single file imports
 // itself back). Type-only imports count: a folder that needs another's types depends on it.
+// Folder cycles listed in .ci/import-cycles-known.txt (debt from before the check) are
+// reported but pass; a listed cycle that is gone fails too, so the list only shrinks.
 // Usage: node .ci/import-cycles.mjs [root=src]
+import fs from 'node:fs';
 import path from 'node:path';
 import madge from 'madge';
 
@@ -14,6 +17,15 @@ const graph = await madge(root, {
 });
 
 const problems = [];
+const knownFile = path.join(path.dirname(new URL(import.meta.url).pathname), 'import-cycles-known.txt');
+const known = new Set(
+  fs
+    .readFileSync(knownFile, 'utf8')
+    .split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#')),
+);
+const knownSeen = new Set();
 for (const cycle of graph.circular()) problems.push(`file cycle: ${[...cycle, cycle[0]].join(' → ')}`);
 
 /** The top-level folder of a file relative to `root` ('.' for files directly in it). */
@@ -44,9 +56,17 @@ function visit(folder) {
       if (!seen.has(key)) {
         seen.add(key);
         const steps = cycle.map((from, i) => folders.get(from).get(cycle[(i + 1) % cycle.length]));
-        problems.push(
-          `folder cycle: ${[...cycle, next].map(f => path.join(root, f)).join(' ⇄ ')}\n    ${steps.join('\n    ')}`,
-        );
+        // Named from its alphabetically first folder, so the name does not depend on where the search began.
+        const first = cycle.indexOf([...cycle].sort()[0]);
+        const name = [...cycle.slice(first), ...cycle.slice(0, first)]
+          .map(f => path.join(root, f))
+          .join(' ⇄ ');
+        if (known.has(name)) {
+          knownSeen.add(name);
+          process.stdout.write(`known folder cycle (debt, see .ci/import-cycles-known.txt): ${name}\n`);
+          continue;
+        }
+        problems.push(`folder cycle: ${name}\n    ${steps.join('\n    ')}`);
       }
     } else if (!state.has(next)) {
       visit(next);
@@ -55,7 +75,12 @@ function visit(folder) {
   stack.pop();
   state.set(folder, 'done');
 }
-for (const folder of folders.keys()) if (!state.has(folder)) visit(folder);
+for (const folder of [...folders.keys()].sort()) if (!state.has(folder)) visit(folder);
+for (const name of known) {
+  if (!knownSeen.has(name)) {
+    problems.push(`known folder cycle is gone, remove it from .ci/import-cycles-known.txt: ${name}`);
+  }
+}
 
 const files = Object.keys(graph.obj());
 if (problems.length > 0) {
@@ -63,5 +88,5 @@ if (problems.length > 0) {
   process.exit(1);
 }
 process.stdout.write(
-  `no import cycle in ${root}/ (${files.length} files, ${new Set(files.map(folderOf)).size} folders)\n`,
+  `no import cycle in ${root}/ beyond the known ones (${files.length} files, ${new Set(files.map(folderOf)).size} folders)\n`,
 );

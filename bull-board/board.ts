@@ -5,11 +5,12 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express from 'express';
-import { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../src/config/index.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
+import { createRedis } from '../src/redis/connection.js';
+import { bullmqTelemetry } from '../src/telemetry/index.js';
 import {
   REDACTED_MARKER,
   SHORTENED_MARKER,
@@ -61,9 +62,9 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const basePath = normaliseBasePath(board.basePath);
   // One connection for every queue: Queue objects only issue short commands. Commands fail
   // after a few retries while Redis is away, so a page load errors instead of hanging.
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableReadyCheck: true });
+  const redis = createRedis(config.redis, 'board');
   let redisErrorLogged = false;
-  redis.on('error', error => {
+  redis.on('error', (error: Error) => {
     if (!redisErrorLogged) logger.warn('Bull Board lost Redis; retrying', { error: error.message });
     redisErrorLogged = true;
   });
@@ -74,7 +75,12 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const shown = new Map<string, ShownQueue>();
   const makeAdapter = (name: string): ShownQueue => {
     // A viewer must not write: skipMetasUpdate keeps the board from recreating a deleted queue's meta.
-    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix, skipMetasUpdate: true });
+    const queue = new Queue(name, {
+      connection: redis,
+      prefix: config.queuePrefix,
+      skipMetasUpdate: true,
+      ...bullmqTelemetry(),
+    });
     queue.on('error', error => logger.warn('queue error', { queue: name, error: error.message }));
     const adapter = new BullMQAdapter(queue, { readOnlyMode: board.readOnly, allowRetries: !board.readOnly });
     adapter.setFormatter('data', formatData);

@@ -1,7 +1,8 @@
 import { Queue, QueueEvents } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, createEventsRedis, publishReach } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
@@ -27,12 +28,18 @@ export async function cancelCommand(
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
   await ensureRedis(config);
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   // skipMetasUpdate: a cancel (of nothing, or of a mistyped queue) must not create the queue.
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+  const queue = new Queue(queueName, {
+    connection,
+    prefix: config.queuePrefix,
+    skipMetasUpdate: true,
+    ...bullmqTelemetry(),
+  });
   queue.on('error', () => undefined);
   let events: QueueEvents | undefined;
+  let eventsConnection: ReturnType<typeof createEventsRedis> | undefined;
   try {
     const job = await queue.getJob(jobId);
     if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
@@ -49,11 +56,8 @@ export async function cancelCommand(
         // It became active (locked) meanwhile: cancel it as a running job.
       }
     }
-    events = new QueueEvents(queueName, {
-      // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-      connection: { url: config.redis.url },
-      prefix: config.queuePrefix,
-    });
+    eventsConnection = createEventsRedis(config.redis);
+    events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
     events.on('error', () => undefined);
     await events.waitUntilReady();
     // The marker first: a replica that starts the job after the request (a restart, or a
@@ -65,10 +69,10 @@ export async function cancelCommand(
       CANCEL_MARKER_TTL_S,
     );
     const request: CancelRequest = { queue: queueName, jobId, reason };
-    const publish = (): Promise<number> =>
-      connection.publish(keys.cancelChannel(config.queuePrefix), JSON.stringify(request));
+    const channel = keys.cancelChannel(config.queuePrefix);
+    const publish = (): Promise<number> => connection.publish(channel, JSON.stringify(request));
     const ended = waitForEnd(events, queue, jobId, publish);
-    const receivers = await publish();
+    const receivers = await publishReach(connection, channel, await publish());
     if (receivers === 0) {
       out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);
       return EXIT.ok;
@@ -87,6 +91,7 @@ export async function cancelCommand(
     await events?.close();
     await queue.close();
     connection.disconnect();
+    eventsConnection?.disconnect();
   }
 }
 

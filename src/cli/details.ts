@@ -1,8 +1,10 @@
 import { redactedConfig, type AppConfig } from '../config/index.js';
-import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { describeLimits, rateLimiter, type CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorNames, connectorRegistry } from '../connectors/registry.js';
 import type { Capabilities, HealthResult } from '../connectors/types.js';
 import { createLogger } from '../logging/logger.js';
+import { Media } from '../media/media.js';
+import type { StoreProbe } from '../media/stores/store.js';
 import { CliError, EXIT } from './context.js';
 import { describeError } from '../logging/errors.js';
 
@@ -13,10 +15,16 @@ export interface ConnectorDetails {
   description: string;
   queue: string;
   concurrency: number;
+  /** Queue-wide cap across replicas (WORKER_<NAME>_GLOBAL_CONCURRENCY), null when none. */
+  global_concurrency: number | null;
+  /** Queue-wide limiter (WORKER_<NAME>_RATE_LIMIT_MAX per _RATE_LIMIT_DURATION ms), null when none. */
+  rate_limit: { max: number; duration_ms: number } | null;
   timeout_s: number;
   config: unknown;
   capabilities: Capabilities | { error: string };
   probe: HealthResult;
+  /** The worker's output store and input limits (secrets masked), and a probe of the store. */
+  media: { output_store: string; config: unknown; probe: StoreProbe };
 }
 
 /** Builds the connector, asks its service for capabilities and health, and redacts secrets. */
@@ -43,24 +51,37 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
     } catch (error) {
       probe = { healthy: false, detail: describeError(error) };
     }
-    const redacted = redactedConfig(config) as { connectors?: Record<string, unknown> };
+    const redacted = redactedConfig(config) as { connectors?: Record<string, unknown>; media?: unknown };
+    const media = await Media.create(config.media);
+    let storeProbe: StoreProbe;
+    try {
+      storeProbe = await media.probe(AbortSignal.timeout(10_000));
+    } catch (error) {
+      storeProbe = { ok: false, detail: error instanceof Error ? error.message : String(error) };
+    } finally {
+      media.close();
+    }
+    const limiter = rateLimiter(slice);
     return {
       connector: name,
       version: definition.version,
       description: definition.description,
       queue: slice.jobType,
       concurrency: slice.concurrency,
+      global_concurrency: slice.globalConcurrency,
+      rate_limit: limiter ? { max: limiter.max, duration_ms: limiter.duration } : null,
       timeout_s: slice.timeout,
       config: redacted.connectors?.[name],
       capabilities,
       probe,
+      media: { output_store: media.describe(), config: redacted.media, probe: storeProbe },
     };
   } finally {
     await connector.close?.();
   }
 }
 
-/** `emp-worker details <connector>`: prints the details and a verdict; exit 1 when the probe fails. */
+/** `emp-worker details <connector>`: prints the details and a verdict; exit 1 when a probe (service or store) fails. */
 export async function detailsCommand(
   config: AppConfig,
   name: string,
@@ -75,9 +96,13 @@ export async function detailsCommand(
     out.write(
       `  queue: ${details.queue}  concurrency: ${details.concurrency}  timeout: ${details.timeout_s} s\n`,
     );
+    out.write(`  across replicas: ${describeLimits(details.global_concurrency, details.rate_limit)}\n`);
     out.write(`  config: ${JSON.stringify(details.config)}\n`);
     out.write(`  capabilities: ${JSON.stringify(details.capabilities)}\n`);
     out.write(`  service: ${details.probe.healthy ? 'OK' : 'UNREACHABLE'} — ${details.probe.detail}\n`);
+    out.write(
+      `  output store: ${details.media.probe.ok ? 'OK' : 'FAILING'} — ${details.media.probe.detail}\n`,
+    );
   }
-  return details.probe.healthy ? EXIT.ok : EXIT.failure;
+  return details.probe.healthy && details.media.probe.ok ? EXIT.ok : EXIT.failure;
 }

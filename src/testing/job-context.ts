@@ -1,26 +1,32 @@
 import { createLogger } from '../logging/logger.js';
 import type { JobCheckpoint, JobContext, ProgressUpdate } from '../connectors/types.js';
+import type { Media } from '../media/media.js';
+import { takeUploadUrls } from '../media/upload-urls.js';
 
 /** A JobContext for calling a connector directly (tests, the contract suite), recording what it reports. */
 export interface RecordingContext extends JobContext {
-  /** Every `ctx.progress(...)` call, in order. */
   progressSeen: ProgressUpdate[];
-  /** Every `ctx.log(...)` line, in order. */
   logLines: string[];
-  /** The checkpoint's values (what an earlier attempt saved, plus what this one set). */
   saved: Record<string, unknown>;
 }
 
-/** Options of {@link testContext}. */
-export interface TestContextOptions {
+/** Options of {@link recordingContext}. */
+export interface RecordingContextOptions {
   id?: string;
   /** What an "earlier attempt" left in the checkpoint. */
   checkpoint?: Record<string, unknown>;
   signal?: AbortSignal;
+  /** Queue name used in object keys. */
+  queue?: string;
+  /** The worker's media (store, input limits) behind `ctx.outputs` and `ctx.inputs`. */
+  media: Media;
 }
 
-/** Builds a context with an optional checkpoint from an earlier attempt and an abort signal. */
-export function testContext(data: unknown, options: TestContextOptions = {}): RecordingContext {
+/** Builds a context with an optional checkpoint from an "earlier attempt" and an abort signal. */
+export function recordingContext(data: unknown, options: RecordingContextOptions): RecordingContext {
+  const media = options.media;
+  // As the processor does: `upload_urls` is taken off the data before the connector sees it.
+  const { data: connectorData, uploadUrls } = takeUploadUrls(data, media.guard);
   const saved: Record<string, unknown> = { ...options.checkpoint };
   const progressSeen: ProgressUpdate[] = [];
   const logLines: string[] = [];
@@ -30,16 +36,27 @@ export function testContext(data: unknown, options: TestContextOptions = {}): Re
       saved[key] = value;
     },
   };
+  const id = options.id ?? 'job-1';
+  const queue = options.queue ?? 'test';
+  const signal = options.signal ?? new AbortController().signal;
   return {
-    id: options.id ?? 'job-1',
-    data,
-    signal: options.signal ?? new AbortController().signal,
+    id,
+    data: connectorData,
+    signal,
     progress: update => progressSeen.push(update),
     log: async line => {
       logLines.push(line);
     },
     logger: createLogger({ level: 'silent', format: 'json' }),
     checkpoint,
+    outputs: media.outputsFor({
+      queue,
+      jobId: id,
+      uploadUrls,
+      signal: () => signal,
+      progress: update => progressSeen.push(update),
+    }),
+    inputs: media.inputsFor(() => signal),
     progressSeen,
     logLines,
     saved,

@@ -1,5 +1,4 @@
-import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DelayedError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
 import {
@@ -14,8 +13,12 @@ import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connect
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
+import type { Media } from '../media/media.js';
+import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
+import type { RedisClient } from '../redis/connection.js';
+import { traceJob } from '../telemetry/index.js';
 import { describeError, errorLogFields } from '../logging/errors.js';
 
 /** The BullMQ job type our workers process. */
@@ -47,11 +50,13 @@ export interface ProcessorDeps {
   logger: Logger;
   metrics: WorkerMetrics;
   /** A non-blocking connection for checkpoints and cancel markers. */
-  redis: Redis;
+  redis: RedisClient;
   /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /** The worker's output store and input limits. */
+  media: Media;
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
   /**
@@ -59,6 +64,12 @@ export interface ProcessorDeps {
    * before the job was registered in `activeJobs`, i.e. while BullMQ was fetching it.
    */
   takeEarlyCancel?: (activeKey: string) => string | undefined;
+  /**
+   * Pauses the whole queue for every replica (BullMQ `queue.rateLimit`). Given only when the
+   * queue has a limiter (WORKER_<NAME>_RATE_LIMIT_*): BullMQ honours the pause only there, and
+   * only then does the queue stand for one shared quota, so a 429 is the quota's, not the job's.
+   */
+  rateLimitQueue?: (ms: number) => Promise<void>;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -152,10 +163,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       checkJobData(job.data, deps.maxDataBytes);
       controller?.signal.throwIfAborted();
+      // Checked before any work: a bad upload URL must not cost a GPU run.
+      const { data, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
 
       const ctx: JobContext = {
         id: jobId,
-        data: job.data,
+        data,
         get signal() {
           return signal();
         },
@@ -168,8 +181,16 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           return logger();
         },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
+        outputs: deps.media.outputsFor({
+          queue: deps.queue,
+          jobId,
+          uploadUrls,
+          signal,
+          progress: update => reporter.report(update),
+        }),
+        inputs: deps.media.inputsFor(signal),
       };
-      const output = await connector.process(ctx);
+      const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
       controller?.signal.throwIfAborted();
       if (nestingExceeds(output)) {
         // BullMQ would overflow the stack serialising it, and retrying gets the same answer.
@@ -207,6 +228,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
           await job.log(`service rate-limited the job; retrying in ${Math.ceil(retryAfterMs / 1000)} s`);
+          if (deps.rateLimitQueue) {
+            // Every replica backs off together; the job waits at the head of the queue.
+            await deps.rateLimitQueue(retryAfterMs);
+            throw Worker.RateLimitError();
+          }
           await job.moveToDelayed(Date.now() + retryAfterMs, token);
           throw new DelayedError();
         }
@@ -337,7 +363,7 @@ function checkJobData(data: unknown, maxBytes: number): void {
 /** Checkpoint values kept in one field of the BullMQ job hash. */
 class RedisCheckpoint implements JobCheckpoint {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly jobKey: string,
     private readonly values: Record<string, unknown>,
   ) {}

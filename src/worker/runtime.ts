@@ -1,19 +1,21 @@
 import os from 'node:os';
 import type http from 'node:http';
 import { MetricsTime, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../config/index.js';
-import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { rateLimiter, type CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
+import { Media } from '../media/media.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
-import { checkRedis, createWorkerRedis } from '../redis/connection.js';
+import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
+import { readQueueDepths } from '../redis/queue-depth.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { describeError } from '../logging/errors.js';
 
 /**
@@ -49,6 +51,10 @@ export interface HeartbeatRecord {
     version: string;
     queue: string;
     concurrency: number;
+    /** Queue-wide cap this worker set (WORKER_<NAME>_GLOBAL_CONCURRENCY), null when none. */
+    global_concurrency: number | null;
+    /** Queue-wide limiter this worker applies (WORKER_<NAME>_RATE_LIMIT_*), null when none. */
+    rate_limit: { max: number; duration_ms: number } | null;
     healthy: boolean;
     health_detail: string;
     capabilities: Capabilities;
@@ -66,13 +72,14 @@ export class WorkerRuntime {
   private readonly activeJobs = new Map<string, ActiveJob>();
   /** Cancel requests for jobs not running here (yet), by active-job key: reason and arrival time. */
   private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
-  private redis: Redis | undefined;
-  private subscriber: Redis | undefined;
+  private redis: RedisClient | undefined;
+  private subscriber: RedisClient | undefined;
   private httpServer: http.Server | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date();
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  private media: Media | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -82,14 +89,24 @@ export class WorkerRuntime {
 
   /** Checks Redis, starts every connector's worker and the side services. */
   async start(): Promise<void> {
-    const redisCheck = await checkRedis(this.config.redis.url);
+    const redisCheck = await checkRedis(this.config.redis);
     for (const warning of redisCheck.warnings) this.logger.warn(warning);
-    this.redis = createWorkerRedis(this.config.redis.url);
-    this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
+    this.redis = createWorkerRedis(this.config.redis);
+    this.redis.on('error', (error: Error) =>
+      this.logger.warn('redis connection error', { error: error.message }),
+    );
 
-    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
+    this.media = await Media.create(this.config.media);
+    this.logger.info(`output store: ${this.media.describe()}`);
+    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name, this.media);
     await this.subscribeToCancels();
-    this.metrics.registerQueueWaiting(() => this.waitingCounts());
+    this.metrics.registerQueueDepth(() =>
+      readQueueDepths(
+        this.requireRedis(),
+        this.config.queuePrefix,
+        [...this.runtimes.values()].map(runtime => runtime.config.jobType),
+      ),
+    );
     this.metrics.registerActiveJobs(() => this.activeJobs.values(), [...this.runtimes.keys()]);
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
@@ -129,13 +146,20 @@ export class WorkerRuntime {
     return this.stopped;
   }
 
-  private createConnectorRuntime(name: string): void {
+  private createConnectorRuntime(name: string, media: Media): void {
     const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
     const config = this.config.connectors[name] as CommonConnectorConfig;
     const logger = this.logger.child({ connector: name });
     const connector = definition.create(config, { logger });
     const redis = this.requireRedis();
+    const readOnlyQueue = new Queue(config.jobType, {
+      connection: redis,
+      prefix: this.config.queuePrefix,
+      skipMetasUpdate: true,
+      ...bullmqTelemetry(),
+    });
+    const limiter = rateLimiter(config);
     const processor = createProcessor({
       connector,
       queue: config.jobType,
@@ -148,8 +172,10 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      media,
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
       takeEarlyCancel: key => this.takeEarlyCancel(key),
+      ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -158,6 +184,7 @@ export class WorkerRuntime {
       name: `${this.config.workerId}:${name}`,
       autorun: false,
       concurrency: config.concurrency,
+      ...(limiter ? { limiter } : {}),
       lockDuration: jobs.lockDuration,
       stalledInterval: jobs.stalledInterval,
       maxStalledCount: jobs.maxStalledCount,
@@ -167,6 +194,7 @@ export class WorkerRuntime {
         : {}),
       removeOnFail: { age: jobs.keepFailedSeconds },
       ...(jobs.bullmqMetrics ? { metrics: { maxDataPoints: MetricsTime.ONE_WEEK } } : {}),
+      ...bullmqTelemetry(),
     });
     worker.on('error', error => logger.warn('worker error', { error: error.message }));
     worker.on('lockRenewalFailed', jobIds => {
@@ -178,11 +206,6 @@ export class WorkerRuntime {
     const gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
       this.metrics.serviceHealthy.set({ connector: name }, state.healthy ? 1 : 0);
       this.beat().catch(() => undefined);
-    });
-    const readOnlyQueue = new Queue(config.jobType, {
-      connection: redis,
-      prefix: this.config.queuePrefix,
-      skipMetasUpdate: true,
     });
     this.runtimes.set(name, {
       connector,
@@ -197,11 +220,19 @@ export class WorkerRuntime {
 
   private async startConnector(runtime: ConnectorRuntime): Promise<void> {
     const { connector, config, version } = runtime;
+    // Set by every replica that has it configured (the same value); an unset replica leaves
+    // the queue's cap alone, so one replica without the variable does not lift it.
+    if (config.globalConcurrency !== null) {
+      await runtime.readOnlyQueue.setGlobalConcurrency(config.globalConcurrency);
+    }
+    const limiter = rateLimiter(config);
     this.logger.info(`connector ${connector.name} ${version} on queue "${config.jobType}"`, {
       connector: connector.name,
       version,
       concurrency: config.concurrency,
       timeout_s: config.timeout,
+      ...(config.globalConcurrency !== null ? { global_concurrency: config.globalConcurrency } : {}),
+      ...(limiter ? { rate_limit: `${limiter.max} per ${limiter.duration} ms` } : {}),
     });
     try {
       runtime.capabilities = (await connector.getCapabilities?.(AbortSignal.timeout(10_000))) ?? {};
@@ -214,7 +245,9 @@ export class WorkerRuntime {
   private async subscribeToCancels(): Promise<void> {
     const subscriber = this.requireRedis().duplicate();
     this.subscriber = subscriber;
-    subscriber.on('error', error => this.logger.warn('cancel subscriber error', { error: error.message }));
+    subscriber.on('error', (error: Error) =>
+      this.logger.warn('cancel subscriber error', { error: error.message }),
+    );
     subscriber.on('message', (_channel: string, message: string) => this.onCancelMessage(message));
     await subscriber.subscribe(keys.cancelChannel(this.config.queuePrefix));
   }
@@ -273,15 +306,6 @@ export class WorkerRuntime {
     };
   }
 
-  private async waitingCounts(): Promise<Array<{ queue: string; waiting: number }>> {
-    return Promise.all(
-      [...this.runtimes.values()].map(async runtime => ({
-        queue: runtime.config.jobType,
-        waiting: await runtime.readOnlyQueue.getWaitingCount(),
-      })),
-    );
-  }
-
   private heartbeatRecord(): HeartbeatRecord {
     return {
       id: this.config.workerId,
@@ -295,6 +319,8 @@ export class WorkerRuntime {
         version: runtime.version,
         queue: runtime.config.jobType,
         concurrency: runtime.config.concurrency,
+        global_concurrency: runtime.config.globalConcurrency,
+        rate_limit: limitOf(runtime.config),
         healthy: runtime.gate.state.healthy,
         health_detail: runtime.gate.state.detail,
         capabilities: runtime.capabilities,
@@ -356,13 +382,19 @@ export class WorkerRuntime {
       await this.subscriber?.quit().catch(() => undefined);
       await this.redis.quit().catch(() => undefined);
     }
+    this.media?.close();
     this.logger.info('stopped');
   }
 
-  private requireRedis(): Redis {
+  private requireRedis(): RedisClient {
     if (!this.redis) throw new Error('runtime not started');
     return this.redis;
   }
+}
+
+function limitOf(config: CommonConnectorConfig): { max: number; duration_ms: number } | null {
+  const limiter = rateLimiter(config);
+  return limiter ? { max: limiter.max, duration_ms: limiter.duration } : null;
 }
 
 /** Whether `promise` settles (resolves) within `ms`; also used by the connector contract suite. */

@@ -16,7 +16,7 @@ const graph = {
 
 describe('parseComfyJob: the three payload forms of docs/connectors/comfyui.md', () => {
   test('a bare graph', () => {
-    expect(parseComfyJob(graph)).toEqual({ prompt: graph, extraData: undefined });
+    expect(parseComfyJob(graph)).toEqual({ prompt: graph, extraData: undefined, images: [] });
   });
   test('{prompt, extra_data}', () => {
     const job = parseComfyJob({ prompt: graph, extra_data: { extra_pnginfo: { a: 1 } } });

@@ -8,6 +8,7 @@ import { WebSocketConnector } from '../../protocols/websocket/base.js';
 import type { MessageStream } from '../../protocols/websocket/stream.js';
 import { VERSION, type ComfyUIConfig } from './config.js';
 import { collectOutputs, type ComfyOutput } from './outputs.js';
+import { storeOutputFiles, uploadInputImages } from './media.js';
 import { WorkflowProgress } from './progress.js';
 import {
   clip,
@@ -23,6 +24,7 @@ import {
   type PromptState,
 } from './protocol.js';
 import { parseComfyJob, type ComfyJob } from './workflow.js';
+import { annotateJob } from '../../../telemetry/index.js';
 import { describeError } from '../../../logging/errors.js';
 
 /** The checkpoint key holding the job's ComfyUI prompt id (read back on a retried attempt). */
@@ -62,6 +64,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       const saved = ctx.checkpoint.get<unknown>(PROMPT_ID_KEY);
       if (typeof saved === 'string' && saved !== '') {
         promptId = saved;
+        annotateJob({ 'emp.service.prompt_id': promptId });
         const found = await this.promptState(promptId, ctx.signal);
         if (found.state === 'done') {
           await ctx.log(
@@ -81,7 +84,9 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         );
       }
       promptId ??= randomUUID();
+      await uploadInputImages(ctx, this.http, this.config.apiPrefix, job.images);
       promptId = await this.submit(ctx, job, promptId);
+      annotateJob({ 'emp.service.prompt_id': promptId });
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
       if (ctx.signal.aborted && promptId !== undefined && abortStopsServiceWork(ctx.signal)) {
@@ -284,14 +289,18 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
   private async finish(ctx: JobContext, promptId: string, entry: HistoryEntry): Promise<ComfyOutput> {
     const failure = historyFailure(promptId, entry);
     if (failure) throw failure;
-    return collectOutputs(promptId, entry, {
+    const stored = ctx.outputs.enabled;
+    const output = await collectOutputs(promptId, entry, {
       http: this.http,
       viewHttp: this.viewHttp,
       apiPrefix: this.config.apiPrefix,
-      inline: this.config.inlineOutputs,
+      // With a store, files go there and never inline into the result (it lives in Redis).
+      inline: this.config.inlineOutputs && !stored,
       inlineMaxBytes: this.config.inlineMaxBytes,
       signal: ctx.signal,
     });
+    // A store failure is retryable: the retry re-attaches here through the saved prompt id.
+    return stored ? storeOutputFiles(ctx, this.http, this.config.apiPrefix, output) : output;
   }
 
   /**

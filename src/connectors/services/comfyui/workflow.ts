@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../../errors.js';
+import { parseInputImages, type InputImage } from '../../../media/inputs.js';
 import { describeType, isPlainObject, rejectUnknownFields, type JsonObject } from '../../validate.js';
 
 /** One node of an API-format workflow. */
@@ -16,14 +17,17 @@ export interface ComfyJob {
   prompt: WorkflowGraph;
   /** Sent as `extra_data` (our `client_id` is added by ComfyUI from the request). */
   extraData: JsonObject | undefined;
+  /** Input images to upload before queueing (`images: [{name, image}]`); checked by parseInputImages. */
+  images: InputImage[];
 }
 
 /** Most nodes a workflow may have (a typo guard, far above real workflows). */
 export const MAX_NODES = 5000;
 
 /**
- * Reads the three payload forms of docs/connectors/comfyui.md — a bare graph, `{prompt, extra_data?}` or
- * `{workflow, extra_data?}` — and checks the graph's shape before anything is sent:
+ * Reads the three payload forms of docs/connectors/comfyui.md — a bare graph,
+ * `{prompt, extra_data?, images?}` or `{workflow, extra_data?, images?}` — and checks the
+ * graph's shape before anything is sent:
  * every node has a `class_type` and `inputs`, every link is `["<node id>", <output>]`
  * and points at a node of the graph. Errors name the node and input.
  */
@@ -39,13 +43,19 @@ export function parseComfyJob(data: unknown): ComfyJob {
       : Object.hasOwn(data, 'workflow') && !looksLikeNode(data.workflow)
         ? 'workflow'
         : undefined;
-  if (wrapperKey === undefined) return { prompt: parseGraph(data, 'job data'), extraData: undefined };
-  rejectUnknownFields(data, [wrapperKey, 'extra_data']);
+  if (wrapperKey === undefined) {
+    return { prompt: parseGraph(data, 'job data'), extraData: undefined, images: [] };
+  }
+  rejectUnknownFields(data, [wrapperKey, 'extra_data', 'images']);
   const extra = data.extra_data;
   if (extra !== undefined && extra !== null && !isPlainObject(extra)) {
     throw new InvalidInputError(`field "extra_data" must be a JSON object, got ${describeType(extra)}`);
   }
-  return { prompt: parseGraph(data[wrapperKey], `field "${wrapperKey}"`), extraData: extra ?? undefined };
+  return {
+    prompt: parseGraph(data[wrapperKey], `field "${wrapperKey}"`),
+    extraData: extra ?? undefined,
+    images: parseInputImages(data.images, 'images'),
+  };
 }
 
 function looksLikeNode(value: unknown): boolean {
