@@ -1,18 +1,16 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
-import { keys, type CancelRequest } from '../worker/keys.js';
+import { CancelInputError, requestCancel } from '../jobs/cancel.js';
 import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT } from './context.js';
 
-/** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
-const CANCEL_MARKER_TTL_S = 24 * 3600;
 /** How long the CLI waits to see a running job end after the request. */
 const CONFIRM_TIMEOUT_MS = 30_000;
 
 /**
  * `emp-worker cancel <queue> <id>`: a waiting job is removed; a running one is aborted on
- * whichever replica runs it (Redis pub/sub), its connector tells the service to stop, and
- * the job fails with ERR_CANCELLED (no retry).
+ * whichever replica runs it (Redis pub/sub, see src/jobs/cancel.ts), its connector tells
+ * the service to stop, and the job fails with ERR_CANCELLED (no retry).
  */
 export async function cancelCommand(
   config: AppConfig,
@@ -23,59 +21,82 @@ export async function cancelCommand(
 ): Promise<number> {
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
-  const events = new QueueEvents(queueName, {
-    // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-    connection: { url: config.redis.url },
-    prefix: config.queuePrefix,
-  });
+  let events: QueueEvents | undefined;
+  let queue: Queue | undefined;
   try {
-    const job = await queue.getJob(jobId);
-    if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
-    const state = await job.getState();
-    if (state === 'completed' || state === 'failed') {
-      throw new CliError(`job ${jobId} already ${state}; nothing to cancel`);
+    // Listening starts before the request so a job that ends at once is not missed.
+    const cancelling = (await peekState(config, connection, queueName, jobId)) === 'active';
+    if (cancelling) {
+      queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+      events = new QueueEvents(queueName, {
+        // Options, not an instance: BullMQ then owns the connection and closes it with the events.
+        connection: { url: config.redis.url },
+        prefix: config.queuePrefix,
+      });
+      await events.waitUntilReady();
     }
-    if (state !== 'active') {
-      try {
-        await job.remove();
-        out.write(`job ${jobId} was ${state}; removed before it started\n`);
+    const ended = events && queue ? waitForEnd(events, queue, jobId) : undefined;
+    const outcome = await requestCancel({
+      redis: connection,
+      prefix: config.queuePrefix,
+      queue: queueName,
+      jobId,
+      reason,
+    });
+    switch (outcome.state) {
+      case 'not-found':
+        throw new CliError(`no job ${jobId} in queue "${queueName}"`);
+      case 'completed':
+      case 'failed':
+        throw new CliError(`job ${jobId} already ${outcome.state}; nothing to cancel`);
+      case 'removed':
+        out.write(`job ${jobId} was ${outcome.previousState ?? 'waiting'}; removed before it started\n`);
         return EXIT.ok;
-      } catch {
-        // It became active (locked) meanwhile: cancel it as a running job.
+      case 'cancelling': {
+        if (outcome.listeners === 0) {
+          out.write(
+            `no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`,
+          );
+          return EXIT.ok;
+        }
+        const result = ended ? await ended : undefined;
+        out.write(
+          result === undefined
+            ? `cancel sent for job ${jobId}; it has not ended yet (the service may take a while to stop)\n`
+            : `job ${jobId} ${result}\n`,
+        );
+        return EXIT.ok;
       }
     }
-    await events.waitUntilReady();
-    const ended = waitForEnd(events, queue, jobId);
-    await connection.set(
-      keys.cancelMarker(config.queuePrefix, queueName, jobId),
-      reason,
-      'EX',
-      CANCEL_MARKER_TTL_S,
-    );
-    const request: CancelRequest = { queue: queueName, jobId, reason };
-    const receivers = await connection.publish(
-      keys.cancelChannel(config.queuePrefix),
-      JSON.stringify(request),
-    );
-    if (receivers === 0) {
-      out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);
-      return EXIT.ok;
-    }
-    const outcome = await ended;
-    out.write(
-      outcome === undefined
-        ? `cancel sent for job ${jobId}; it has not ended yet (the service may take a while to stop)\n`
-        : `job ${jobId} ${outcome}\n`,
-    );
-    return EXIT.ok;
+    return EXIT.failure;
   } catch (error) {
     if (error instanceof CliError) throw error;
+    if (error instanceof CancelInputError) throw new CliError(error.message, EXIT.usage);
     throw new CliError(`could not cancel: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
-    await events.close();
-    await queue.close();
+    await events?.close();
+    await queue?.close();
     connection.disconnect();
+  }
+}
+
+/** The job's state now, without writing anything (undefined when there is no such job). */
+async function peekState(
+  config: AppConfig,
+  connection: ReturnType<typeof createClientRedis>,
+  queueName: string,
+  jobId: string,
+): Promise<string | undefined> {
+  try {
+    const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+    try {
+      const job = await queue.getJob(jobId);
+      return job ? await job.getState() : undefined;
+    } finally {
+      await queue.close();
+    }
+  } catch {
+    return undefined; // a bad name: requestCancel says what is wrong with it
   }
 }
 

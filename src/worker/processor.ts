@@ -43,6 +43,11 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /**
+   * A cancel request heard for this job before it was registered as active (it was being
+   * fetched when the request came): the reason, taken once. Answered from memory.
+   */
+  takeEarlyCancel?: (key: string) => string | undefined;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -109,7 +114,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       const { checkpoint, cancelled } = restarted
         ? await loadRestartState(deps, job, jobId)
         : { checkpoint: {}, cancelled: undefined };
-      if (cancelled !== undefined) abort({ kind: 'cancel', reason: cancelled });
+      const early = cancelled ?? deps.takeEarlyCancel?.(activeKey);
+      if (early !== undefined) abort({ kind: 'cancel', reason: early });
       if (restarted) {
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }

@@ -15,6 +15,9 @@ import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from '../redis/connection.js';
 
+/** How long a cancel request for a job not (yet) running here is remembered. */
+const EARLY_CANCEL_MS = 10_000;
+
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
   connector: Connector;
@@ -54,6 +57,8 @@ export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
   private readonly activeJobs = new Map<string, ActiveJob>();
+  /** Cancel requests for jobs not active here, kept briefly for a job this process is fetching right now. */
+  private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private httpServer: http.Server | undefined;
@@ -133,6 +138,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      takeEarlyCancel: key => this.takeEarlyCancel(key),
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -199,10 +205,30 @@ export class WorkerRuntime {
       this.logger.warn('ignoring an unreadable cancel request');
       return;
     }
-    const job = this.activeJobs.get(activeJobKey(String(request.queue), String(request.jobId)));
-    if (!job) return;
+    const key = activeJobKey(String(request.queue), String(request.jobId));
+    const job = this.activeJobs.get(key);
+    if (!job) {
+      // Possibly fetched by this process but not started yet: its processor looks here first.
+      if (this.runtimes.size > 0) this.rememberEarlyCancel(key, String(request.reason ?? ''));
+      return;
+    }
     this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
     job.abort({ kind: 'cancel', reason: String(request.reason ?? '') });
+  }
+
+  private rememberEarlyCancel(key: string, reason: string): void {
+    const now = Date.now();
+    for (const [old, entry] of this.earlyCancels) {
+      if (now - entry.at > EARLY_CANCEL_MS || this.earlyCancels.size > 1000) this.earlyCancels.delete(old);
+    }
+    this.earlyCancels.set(key, { reason, at: now });
+  }
+
+  private takeEarlyCancel(key: string): string | undefined {
+    if (this.earlyCancels.size === 0) return undefined;
+    const entry = this.earlyCancels.get(key);
+    this.earlyCancels.delete(key);
+    return entry && Date.now() - entry.at <= EARLY_CANCEL_MS ? entry.reason : undefined;
   }
 
   private readiness(): Readiness {
