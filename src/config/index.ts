@@ -56,6 +56,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
+  if (value.webhooks.url !== '' && value.webhooks.secret === '') {
+    throw new ConfigError(
+      'Invalid configuration: WEBHOOK_URL is set but WEBHOOK_SECRET is empty; every webhook is signed, so set WEBHOOK_SECRET=whsec_<base64 key>',
+    );
+  }
   const frozen = deepFreeze(value);
   schemaOfConfig.set(frozen, schema);
   return frozen;

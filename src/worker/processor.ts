@@ -8,6 +8,15 @@ import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
+import type { WebhookConfig } from '../config/schema.js';
+import { checkDepth } from '../schemas/validate.js';
+import type { WebhookOutbox } from '../webhooks/delivery.js';
+import {
+  hasWebhookField,
+  resolveJobWebhook,
+  withoutWebhook,
+  type JobWebhook,
+} from '../webhooks/job-webhook.js';
 
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
@@ -48,6 +57,8 @@ export interface ProcessorDeps {
    * fetched when the request came): the reason, taken once. Answered from memory.
    */
   takeEarlyCancel?: (key: string) => string | undefined;
+  /** Completion webhooks; absent when WEBHOOK_SECRET is empty (then a job's `webhook` fails it). */
+  webhooks?: { config: WebhookConfig; outbox: WebhookOutbox | undefined };
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -108,6 +119,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       error => logger().warn('progress write failed', { error: String(error) }),
     );
     let succeeded = false;
+    let webhook: JobWebhook | undefined;
     try {
       const restarted = job.attemptsStarted > 1;
       // A first start cannot have a checkpoint or a pending cancel, so it costs Redis nothing extra.
@@ -119,13 +131,20 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (restarted) {
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
+      checkDepth(job.data);
       checkDataSize(job.data, deps.maxDataBytes);
+      // Only jobs that name a webhook (or a worker with WEBHOOK_URL) pay for this; none costs Redis.
+      const ownWebhook = hasWebhookField(job.data);
+      const data: unknown = hasWebhookField(job.data) ? withoutWebhook(job.data) : job.data;
+      if (ownWebhook || (deps.webhooks && deps.webhooks.config.url !== '')) {
+        webhook = await resolveJobWebhook(job.data, deps.webhooks?.config ?? NO_WEBHOOKS);
+      }
       controller?.signal.throwIfAborted();
 
       const ctx: JobContext = {
         id: jobId,
         queue: deps.queue,
-        data: job.data,
+        data,
         attempt: job.attemptsMade + 1,
         get signal() {
           return signal();
@@ -142,10 +161,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       };
       const output = await connector.process(ctx);
       controller?.signal.throwIfAborted();
+      const result: JobResult = { status: 'success', connector: connector.name, output };
+      // Added before BullMQ marks the job completed: a crash after this line loses no webhook.
+      if (webhook) {
+        await deps.webhooks?.outbox?.add(webhook, 'completed', jobEnd(job, jobId, { returnvalue: result }));
+      }
       succeeded = true;
       await reporter.finish(true);
       meters.completed.inc();
-      return { status: 'success', connector: connector.name, output };
+      return result;
     } catch (thrown) {
       await reporter.finish(false);
       const failure = classifyFailure(thrown, abortCause, connector.name);
@@ -164,7 +188,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           throw new DelayedError();
         }
       }
-      await recordFailure(job, failure, logger(), deps);
+      const willRetry = await recordFailure(job, failure, logger(), deps);
+      if (webhook && !willRetry) {
+        // Failed for good: added before BullMQ records the failure, like `completed`.
+        await deps.webhooks?.outbox
+          ?.add(webhook, 'failed', jobEnd(job, jobId, { failedReason: failureReason(failure) }))
+          .catch((error: unknown) =>
+            logger().error('could not queue the job.failed webhook', { error: String(error) }),
+          );
+      }
       throw toBullmqError(failure);
     } finally {
       clearTimeout(timeoutTimer);
@@ -174,12 +206,38 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
   };
 }
 
+/** Webhook settings of a worker without WEBHOOK_SECRET: a job's own `webhook` then fails it. */
+const NO_WEBHOOKS: WebhookConfig = {
+  url: '',
+  secret: '',
+  retryHours: 24,
+  retryDelay: 5,
+  timeout: 10,
+  concurrency: 1,
+  allowPrivateUrls: false,
+};
+
+function jobEnd(
+  job: EmpJob,
+  jobId: string,
+  outcome: { returnvalue: JobResult } | { failedReason: string },
+): Parameters<WebhookOutbox['add']>[2] {
+  return {
+    queue: job.queueName,
+    jobId,
+    createdAt: job.timestamp,
+    attemptsMade: job.attemptsMade + 1,
+    ...outcome,
+  };
+}
+
+/** Logs and counts a failure; true when BullMQ will retry the job. */
 async function recordFailure(
   job: EmpJob,
   failure: ConnectorError,
   logger: Logger,
   deps: ProcessorDeps,
-): Promise<void> {
+): Promise<boolean> {
   const attempts = job.opts.attempts ?? 1;
   const willRetry = failure.retryable && job.attemptsMade + 1 < attempts;
   deps.metrics.jobsFailed.inc({ connector: deps.connector.name, code: failure.code });
@@ -195,6 +253,7 @@ async function recordFailure(
   } catch (error) {
     logger.warn('could not write the failure to the job log', { error: String(error) });
   }
+  return willRetry;
 }
 
 async function loadRestartState(

@@ -14,6 +14,7 @@ import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from '../redis/connection.js';
+import { WebhookOutbox, checkWorkerWebhookUrl, createDeliveryWorker } from '../webhooks/delivery.js';
 
 /** How long a cancel request for a job not (yet) running here is remembered. */
 const EARLY_CANCEL_MS = 10_000;
@@ -61,6 +62,8 @@ export class WorkerRuntime {
   private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
+  private outbox: WebhookOutbox | undefined;
+  private deliveryWorker: Worker | undefined;
   private httpServer: http.Server | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date();
@@ -79,6 +82,7 @@ export class WorkerRuntime {
     for (const warning of redisCheck.warnings) this.logger.warn(warning);
     this.redis = createWorkerRedis(this.config.redis.url);
     this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
+    this.startWebhooks(this.redis);
 
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
     await this.subscribeToCancels();
@@ -119,6 +123,25 @@ export class WorkerRuntime {
     return this.stopped;
   }
 
+  /** With WEBHOOK_SECRET set: the outbox processors add deliveries to, and this process's sender. */
+  private startWebhooks(redis: Redis): void {
+    const webhooks = this.config.webhooks;
+    if (webhooks.secret === '') return;
+    checkWorkerWebhookUrl(webhooks);
+    this.outbox = new WebhookOutbox(redis, this.config.queuePrefix);
+    this.deliveryWorker = createDeliveryWorker({
+      redis,
+      prefix: this.config.queuePrefix,
+      config: webhooks,
+      lockDuration: this.config.jobs.lockDuration,
+      stalledInterval: this.config.jobs.stalledInterval,
+      logger: this.logger.child({ component: 'webhooks' }),
+    });
+    void this.deliveryWorker
+      .run()
+      .catch((error: unknown) => this.logger.error('webhook sender stopped', { error: String(error) }));
+  }
+
   private createConnectorRuntime(name: string): void {
     const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
@@ -139,6 +162,7 @@ export class WorkerRuntime {
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
       takeEarlyCancel: key => this.takeEarlyCancel(key),
+      webhooks: { config: this.config.webhooks, outbox: this.outbox },
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -316,6 +340,9 @@ export class WorkerRuntime {
       }
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    // After the jobs: their deliveries are in Redis already; an unsent one waits for any replica.
+    await this.deliveryWorker?.close();
+    await this.outbox?.close();
     await Promise.all(runtimes.map(runtime => runtime.readOnlyQueue.close()));
     await Promise.all(
       runtimes.map(async runtime => {

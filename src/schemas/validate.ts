@@ -1,0 +1,197 @@
+import * as z from 'zod';
+import { InvalidInputError } from '../connectors/errors.js';
+
+/**
+ * Runtime validation with the same zod definitions that generate docs/schemas/*.json.
+ * Errors name the JSON pointer of the bad field and what was expected, e.g.
+ * `/steps: expected integer ≥ 1 and ≤ 10000, got "abc"`.
+ */
+
+/** Deepest nesting of objects and arrays job data may have (real payloads stay below 10). */
+export const MAX_DEPTH = 64;
+/** Most problems listed in one failure reason. */
+const MAX_ISSUES = 3;
+
+/** `an array`, `a string`, `null`... for error messages. */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'undefined') return 'nothing';
+  return `a ${typeof value}`;
+}
+
+/** A value as shown after "got": numbers and short strings verbatim, the type otherwise. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') {
+    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  }
+  return describeType(value);
+}
+
+/** RFC 6901 JSON pointer of a path (`''` is the whole document, shown as `/`). */
+export function jsonPointer(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '/';
+  return path.map(part => `/${String(part).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
+/**
+ * Throws {@link InvalidInputError} when `value` nests objects/arrays deeper than `maxDepth`.
+ * Iterative, so hostile data cannot overflow the stack here (or later in JSON.stringify).
+ */
+export function checkDepth(value: unknown, maxDepth = MAX_DEPTH): void {
+  if (typeof value !== 'object' || value === null) return;
+  const stack: Array<{ node: object; depth: number }> = [{ node: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop() as { node: object; depth: number };
+    if (depth > maxDepth) {
+      throw new InvalidInputError(`job data nests objects or arrays deeper than ${maxDepth} levels`);
+    }
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push({ node: child, depth: depth + 1 });
+    }
+  }
+}
+
+/** Minimal view of the generated JSON Schema, walked to say what a field expects. */
+interface JsonSchemaNode {
+  type?: string | string[];
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+  enum?: unknown[];
+  const?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  description?: string;
+}
+
+/** The sub-schema at a path, or undefined when the path leaves the schema (or goes through a union). */
+function schemaAt(root: JsonSchemaNode, path: readonly PropertyKey[]): JsonSchemaNode | undefined {
+  let node: JsonSchemaNode | undefined = root;
+  for (const part of path) {
+    if (!node) return undefined;
+    if (typeof part === 'number') node = node.items;
+    else if (node.properties && Object.hasOwn(node.properties, String(part))) {
+      node = node.properties[String(part)];
+    } else node = typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined;
+  }
+  return node;
+}
+
+/** "integer ≥ 1 and ≤ 10000", "string of at most 2048 characters", "one of "GET", "POST""... */
+export function describeSchema(node: JsonSchemaNode | undefined): string | undefined {
+  if (!node) return undefined;
+  if (node.enum) return `one of ${node.enum.map(v => JSON.stringify(v)).join(', ')}`;
+  if (node.const !== undefined) return JSON.stringify(node.const);
+  const type = Array.isArray(node.type) ? node.type.join(' or ') : node.type;
+  if (!type) return undefined;
+  const bounds: string[] = [];
+  if (node.minimum !== undefined) bounds.push(`≥ ${node.minimum}`);
+  if (node.exclusiveMinimum !== undefined) bounds.push(`> ${node.exclusiveMinimum}`);
+  if (node.maximum !== undefined) bounds.push(`≤ ${node.maximum}`);
+  if (node.exclusiveMaximum !== undefined) bounds.push(`< ${node.exclusiveMaximum}`);
+  const length = (min: number | undefined, max: number | undefined, unit: string): string | undefined => {
+    if (min !== undefined && max !== undefined) return `of ${min} to ${max} ${unit}`;
+    if (max !== undefined) return `of at most ${max} ${unit}`;
+    if (min !== undefined) return min === 1 ? 'that is not empty' : `of at least ${min} ${unit}`;
+    return undefined;
+  };
+  const size =
+    type === 'string'
+      ? length(node.minLength, node.maxLength, 'characters')
+      : type === 'array'
+        ? length(node.minItems, node.maxItems, 'items')
+        : undefined;
+  return `${type}${bounds.length > 0 ? ` ${bounds.join(' and ')}` : ''}${size ? ` ${size}` : ''}`;
+}
+
+function sizeOf(value: unknown): string {
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  if (Array.isArray(value)) return `${value.length} items`;
+  return describeValue(value);
+}
+
+/** One zod issue as `<pointer>: expected …, got …`. */
+function describeIssue(issue: z.core.$ZodIssue, jsonSchema: JsonSchemaNode): string {
+  const pointer = jsonPointer(issue.path);
+  const input = (issue as { input?: unknown }).input;
+  const expected = describeSchema(schemaAt(jsonSchema, issue.path));
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const allowed = Object.keys(schemaAt(jsonSchema, issue.path)?.properties ?? {});
+      const names = issue.keys.map(key => JSON.stringify(key)).join(', ');
+      return `${pointer}: unknown field${issue.keys.length > 1 ? 's' : ''} ${names}${allowed.length > 0 ? ` (allowed: ${allowed.join(', ')})` : ''}`;
+    }
+    case 'invalid_type':
+      if (input === undefined) return `${pointer}: is required (${expected ?? issue.expected})`;
+      return `${pointer}: expected ${expected ?? issue.expected}, got ${describeValue(input)}`;
+    case 'too_big':
+    case 'too_small':
+      return `${pointer}: expected ${expected ?? issue.message}, got ${sizeOf(input)}`;
+    case 'invalid_value':
+      return `${pointer}: expected one of ${issue.values.map(v => JSON.stringify(v)).join(', ')}, got ${describeValue(input)}`;
+    case 'invalid_union':
+      return `${pointer}: ${expected ? `expected ${expected}` : 'matches none of the accepted forms'}, got ${describeValue(input)}`;
+    default:
+      return `${pointer}: ${issue.message}`;
+  }
+}
+
+/** A zod schema with its generated JSON Schema, ready to validate untrusted data. */
+export interface PayloadSchema<T> {
+  /** The definition: validation and the published JSON Schema come from it. */
+  readonly schema: z.ZodType<T>;
+  /** The JSON Schema (docs/schemas/<name>.json, `emp-worker schema <name>`). */
+  readonly jsonSchema: Record<string, unknown>;
+  /** Checks depth, then the schema; throws {@link InvalidInputError} naming pointers. */
+  parse(value: unknown): T;
+}
+
+/** JSON Schema of a zod definition, as published (draft 2020-12, input side). */
+export function toJsonSchema(
+  schema: z.ZodType,
+  meta: { id?: string; title?: string } = {},
+): Record<string, unknown> {
+  const generated = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
+  return {
+    $schema: generated.$schema,
+    ...(meta.id ? { $id: meta.id } : {}),
+    ...(meta.title ? { title: meta.title } : {}),
+    ...Object.fromEntries(Object.entries(generated).filter(([key]) => key !== '$schema')),
+  };
+}
+
+/** Wraps a zod definition for runtime validation with pointer-naming errors. */
+export function payloadSchema<T>(schema: z.ZodType<T>): PayloadSchema<T> {
+  let jsonSchema: Record<string, unknown> | undefined;
+  const json = (): Record<string, unknown> => (jsonSchema ??= toJsonSchema(schema));
+  return {
+    schema,
+    get jsonSchema() {
+      return json();
+    },
+    parse(value: unknown): T {
+      checkDepth(value);
+      const result = schema.safeParse(value, { reportInput: true });
+      if (result.success) return result.data;
+      const issues = result.error.issues;
+      const shown = issues.slice(0, MAX_ISSUES).map(issue => describeIssue(issue, json() as JsonSchemaNode));
+      const more = issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : '';
+      throw new InvalidInputError(`${shown.join('; ')}${more}`);
+    },
+  };
+}
