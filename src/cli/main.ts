@@ -5,6 +5,7 @@ import { cancelCommand } from './cancel.js';
 import { CliError, EXIT, loadCliConfig } from './context.js';
 import { detailsCommand } from './details.js';
 import { enqueueCommand } from './enqueue.js';
+import { schemaCommand } from './schema.js';
 import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
 
@@ -22,6 +23,8 @@ Commands:
       --job-id <id>              choose the job id
   cancel <queue> <job id>        stop a job wherever it runs; it fails as cancelled
       --reason <text>            reason recorded with the job
+  schema [name]                  JSON Schema of a connector's job data, or of progress,
+                                 result, webhook-event (no name: list them)
 
 Options: --json (details, status)   -h, --help
 Configuration comes from the environment and .env; see docs/configuration.md.`;
@@ -55,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   try {
+    // Needs no configuration or Redis: producers run it to learn the contract.
+    if (command === 'schema') return schemaCommand(args[0]);
     const config = loadCliConfig();
     switch (command) {
       case 'start':

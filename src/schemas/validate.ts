@@ -30,9 +30,9 @@ export function describeValue(value: unknown): string {
   return describeType(value);
 }
 
-/** RFC 6901 JSON pointer of a path (`''` is the whole document, shown as `/`). */
+/** RFC 6901 JSON pointer of a path; the whole document is shown as `job data`. */
 export function jsonPointer(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '/';
+  if (path.length === 0) return 'job data';
   return path.map(part => `/${String(part).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
@@ -73,6 +73,7 @@ interface JsonSchemaNode {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  pattern?: string;
   description?: string;
 }
 
@@ -81,17 +82,33 @@ function schemaAt(root: JsonSchemaNode, path: readonly PropertyKey[]): JsonSchem
   let node: JsonSchemaNode | undefined = root;
   for (const part of path) {
     if (!node) return undefined;
-    if (typeof part === 'number') node = node.items;
-    else if (node.properties && Object.hasOwn(node.properties, String(part))) {
-      node = node.properties[String(part)];
-    } else node = typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined;
+    node = childOf(node, part);
   }
   return node;
+}
+
+function childOf(node: JsonSchemaNode, part: PropertyKey): JsonSchemaNode | undefined {
+  if (typeof part === 'number') return node.items;
+  const key = String(part);
+  if (node.properties && Object.hasOwn(node.properties, key)) return node.properties[key];
+  if (typeof node.additionalProperties === 'object') return node.additionalProperties;
+  // A union: the first form that has the field (a wrapper's property wins over a record).
+  const options = node.anyOf ?? node.oneOf ?? [];
+  const named = options.find(option => option.properties && Object.hasOwn(option.properties, key));
+  const found = named ?? options.find(option => typeof option.additionalProperties === 'object');
+  return found ? childOf(found, part) : undefined;
 }
 
 /** "integer ≥ 1 and ≤ 10000", "string of at most 2048 characters", "one of "GET", "POST""... */
 export function describeSchema(node: JsonSchemaNode | undefined): string | undefined {
   if (!node) return undefined;
+  const options = node.anyOf ?? node.oneOf;
+  if (options) {
+    const described = options.map(option => describeSchema(option));
+    if (described.some(text => text === undefined)) return node.description;
+    return [...new Set(described)].join(' or ');
+  }
+  if (node.description && node.pattern) return node.description;
   if (node.enum) return `one of ${node.enum.map(v => JSON.stringify(v)).join(', ')}`;
   if (node.const !== undefined) return JSON.stringify(node.const);
   const type = Array.isArray(node.type) ? node.type.join(' or ') : node.type;
@@ -116,8 +133,17 @@ export function describeSchema(node: JsonSchemaNode | undefined): string | undef
   return `${type}${bounds.length > 0 ? ` ${bounds.join(' and ')}` : ''}${size ? ` ${size}` : ''}`;
 }
 
+/** What a pattern-checked field means, in words (its `describe()` text). */
+function patternDescription(node: JsonSchemaNode | undefined): string | undefined {
+  if (!node) return undefined;
+  const options = node.anyOf ?? node.oneOf ?? [];
+  if (node.pattern || options.some(option => option.pattern)) {
+    return node.description ?? options.find(option => option.pattern)?.description;
+  }
+  return undefined;
+}
+
 function sizeOf(value: unknown): string {
-  if (typeof value === 'string') return `a string of ${value.length} characters`;
   if (Array.isArray(value)) return `${value.length} items`;
   return describeValue(value);
 }
@@ -141,11 +167,38 @@ function describeIssue(issue: z.core.$ZodIssue, jsonSchema: JsonSchemaNode): str
       return `${pointer}: expected ${expected ?? issue.message}, got ${sizeOf(input)}`;
     case 'invalid_value':
       return `${pointer}: expected one of ${issue.values.map(v => JSON.stringify(v)).join(', ')}, got ${describeValue(input)}`;
-    case 'invalid_union':
+    case 'invalid_format':
+      return `${pointer}: expected ${patternDescription(schemaAt(jsonSchema, issue.path)) ?? expected ?? `a string matching ${(issue as { pattern?: string }).pattern ?? 'its format'}`}, got ${describeValue(input)}`;
+    case 'custom':
+      return `${pointer}: ${issue.message}`;
+    case 'invalid_union': {
+      // An object that fits no form: report the form it got furthest into.
+      const best = closestBranch(issue.errors);
+      if (best && typeof input === 'object' && input !== null && !Array.isArray(input)) {
+        return describeIssue(
+          { ...best, path: [...issue.path, ...best.path] },
+          jsonSchema,
+        );
+      }
       return `${pointer}: ${expected ? `expected ${expected}` : 'matches none of the accepted forms'}, got ${describeValue(input)}`;
+    }
     default:
       return `${pointer}: ${issue.message}`;
   }
+}
+
+/** The first issue of the union branch whose issues reach deepest into the data. */
+function closestBranch(branches: z.core.$ZodIssue[][]): z.core.$ZodIssue | undefined {
+  let best: z.core.$ZodIssue[] | undefined;
+  let bestDepth = -1;
+  for (const branch of branches) {
+    const depth = Math.max(-1, ...branch.map(item => item.path.length));
+    if (depth > bestDepth) {
+      best = branch;
+      bestDepth = depth;
+    }
+  }
+  return best?.[0];
 }
 
 /** A zod schema with its generated JSON Schema, ready to validate untrusted data. */

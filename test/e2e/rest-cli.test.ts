@@ -116,7 +116,7 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
   test('rest: bad job data fails at once naming the field', async () => {
     const result = await cli(['enqueue', 'rest', '[1,2]', '--wait'], env);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/failed: ERR_INVALID_INPUT: job data must be a JSON object, got an array/);
+    expect(result.stderr).toMatch(/failed: ERR_INVALID_INPUT: job data: expected object, got an array/);
   });
 
   test("cancel a1111 <id> reaches A1111's /sdapi/v1/interrupt and the job fails as cancelled", async () => {

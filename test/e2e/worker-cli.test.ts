@@ -174,7 +174,9 @@ describe('replicas, crashes and signals', () => {
       cliEnv(prefix),
     );
     expect(code).toBe(1);
-    expect(output).toMatch(/failed: ERR_INVALID_INPUT: field "steps" must be an integer, got "x"/);
+    expect(output).toMatch(
+      /failed: ERR_INVALID_INPUT: \/steps: expected integer ≥ 1 and ≤ 10000 or null, got "x"/,
+    );
   }, 60_000);
 
   test('status shows the live worker and queue counts', async () => {

@@ -136,6 +136,7 @@ function gatedRegistry(health: { result: HealthResult; checks: number }) {
       name: 'simulation',
       description: 'simulation with a controllable health check',
       configSchema: simulation.configSchema as Schema<SimulationConfig>,
+      jobSchema: simulation.jobSchema,
       create: config => {
         const connector = new SimulationConnector(config);
         return Object.assign(connector, {

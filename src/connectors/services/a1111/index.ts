@@ -23,13 +23,8 @@ import {
   type HttpServiceConfig,
 } from '../../protocols/http/service-config.js';
 import type { Capabilities, JobContext } from '../../types.js';
-import {
-  describeType,
-  isPlainObject,
-  rejectUnknownFields,
-  requireObject,
-  type JsonObject,
-} from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../validate.js';
+import { a1111JobSchema } from './schema.js';
 
 /** Logged at start-up and shown by `emp-worker details a1111`. */
 export const VERSION = '1.0.0';
@@ -75,41 +70,15 @@ const SDAPI_PREFIX = '/sdapi/v1/';
 const GENERATION_ENDPOINTS = ['txt2img', 'img2img', 'extra-single-image', 'extra-batch-images'];
 /** Reads and checks an A1111 job's data; errors name the field. */
 export function parseA1111Job(data: unknown): A1111Job {
-  const body = requireObject(data);
-  rejectUnknownFields(body, ['endpoint', 'method', 'payload']);
-  const endpoint = body.endpoint === undefined || body.endpoint === null ? 'txt2img' : body.endpoint;
-  if (typeof endpoint !== 'string' || endpoint.trim() === '') {
-    throw new InvalidInputError(
-      `field "endpoint" must be an sdapi path such as "txt2img", got ${describeType(endpoint)}`,
-    );
-  }
-  if (
-    endpoint.includes('..') ||
-    endpoint.includes('//') ||
-    endpoint.includes('\\') ||
-    /^[a-z][a-z0-9+.-]*:/i.test(endpoint)
-  ) {
-    throw new InvalidInputError(
-      `field "endpoint" must be an sdapi path such as "txt2img" or "img2img" (no "..", scheme or "//"), got "${endpoint.slice(0, 80)}"`,
-    );
-  }
+  const body = a1111JobSchema.parse(data);
+  const endpoint = body.endpoint ?? 'txt2img';
   const relative = endpoint.replace(/^\/+/, '').replace(/^sdapi\/v1\//, '');
-  const methodValue = body.method === undefined || body.method === null ? 'POST' : body.method;
-  const method = typeof methodValue === 'string' ? methodValue.toUpperCase() : methodValue;
-  if (method !== 'GET' && method !== 'POST') {
+  const method = body.method?.toUpperCase() === 'GET' ? 'GET' : 'POST';
+  const payload = body.payload ?? undefined;
+  if (payload === undefined && method === 'POST') {
     throw new InvalidInputError(
-      `field "method" must be "POST" or "GET", got ${typeof methodValue === 'string' ? `"${methodValue}"` : describeType(methodValue)}`,
+      '/payload: is required for POST: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
     );
-  }
-  const payload = body.payload;
-  if (payload === undefined || payload === null) {
-    if (method === 'POST') {
-      throw new InvalidInputError(
-        'field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
-      );
-    }
-  } else if (!isPlainObject(payload)) {
-    throw new InvalidInputError(`field "payload" must be a JSON object, got ${describeType(payload)}`);
   }
   // The payload's own fields are A1111's to check: its 422 names the field (body.steps) in the failure.
   const checked = payload ?? {};
@@ -313,5 +282,6 @@ export const a1111Connector = defineConnector<A1111Config>({
   name: 'a1111',
   description: 'AUTOMATIC1111 Stable Diffusion WebUI over /sdapi/v1 (WORKER_A1111_*)',
   configSchema,
+  jobSchema: a1111JobSchema,
   create: (config, deps) => new A1111Connector(config, deps.logger),
 });
