@@ -96,3 +96,66 @@ export async function requestCancel(target: CancelTarget): Promise<CancelOutcome
     await queue.close();
   }
 }
+
+/** Most cancel requests a worker process remembers (oldest forgotten first). */
+const MAX_REMEMBERED = 100_000;
+
+/**
+ * Cancel requests this worker process has heard of (on the channel, or from markers
+ * found at start-up), for jobs it is not running: a job it fetches later is checked
+ * here, in memory, so cancelling a waiting job costs the other jobs no Redis call.
+ */
+export class CancelMemory {
+  private readonly entries = new Map<string, { reason: string; at: number }>();
+
+  constructor(private readonly ttlMs = CANCEL_MARKER_TTL_S * 1000) {}
+
+  remember(key: string, reason: string, at = Date.now()): void {
+    this.entries.delete(key);
+    this.entries.set(key, { reason, at });
+    // Insertion order is age order: drop from the front while too old or too many.
+    for (const [oldest, entry] of this.entries) {
+      if (this.entries.size <= MAX_REMEMBERED && Date.now() - entry.at <= this.ttlMs) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  /** The reason a job was cancelled with, once (undefined when it was not, or too long ago). */
+  take(key: string): string | undefined {
+    if (this.entries.size === 0) return undefined;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    return Date.now() - entry.at <= this.ttlMs ? entry.reason : undefined;
+  }
+
+  /** Loads the markers already in Redis (a worker started after the request was published). */
+  async load(redis: Redis, prefix: string): Promise<number> {
+    const head = keys.cancelMarker(prefix, '', '').slice(0, -1); // `<prefix>:emp:cancelled:`
+    let cursor = '0';
+    let loaded = 0;
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*`, 'COUNT', 1000);
+      cursor = next;
+      if (found.length === 0) continue;
+      const [reasons, ttls] = await Promise.all([
+        redis.mget(...found),
+        Promise.all(found.map(key => redis.pttl(key))),
+      ]);
+      found.forEach((key, index) => {
+        const reason = reasons[index];
+        const ttl = ttls[index] ?? -2;
+        if (reason === null || reason === undefined || ttl < 0) return;
+        // Aged so that it is forgotten when its marker expires.
+        this.remember(key.slice(head.length), reason, Date.now() - (this.ttlMs - ttl));
+        loaded++;
+      });
+    } while (cursor !== '0');
+    return loaded;
+  }
+}
+
+/** A literal string inside a Redis MATCH pattern (the prefix may hold `{…}` or `*`). */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, match => `\\${match}`);
+}

@@ -53,7 +53,7 @@ export interface ProcessorDeps {
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
   /**
-   * A cancel request heard for this job before it was registered as active (it was being
+   * A cancel request heard for this job before it ran here (it was waiting, or being
    * fetched when the request came): the reason, taken once. Answered from memory.
    */
   takeEarlyCancel?: (key: string) => string | undefined;

@@ -14,10 +14,8 @@ import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from '../redis/connection.js';
+import { CancelMemory } from '../jobs/cancel.js';
 import { WebhookOutbox, checkWorkerWebhookUrl, createDeliveryWorker } from '../webhooks/delivery.js';
-
-/** How long a cancel request for a job not (yet) running here is remembered. */
-const EARLY_CANCEL_MS = 10_000;
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
@@ -58,8 +56,8 @@ export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
   private readonly activeJobs = new Map<string, ActiveJob>();
-  /** Cancel requests for jobs not active here, kept briefly for a job this process is fetching right now. */
-  private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
+  /** Cancel requests for jobs not running here: a job fetched later is stopped before any work. */
+  private readonly cancels = new CancelMemory();
   private redis: Redis | undefined;
   private subscriber: Redis | undefined;
   private outbox: WebhookOutbox | undefined;
@@ -161,7 +159,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
-      takeEarlyCancel: key => this.takeEarlyCancel(key),
+      takeEarlyCancel: key => this.cancels.take(key),
       webhooks: { config: this.config.webhooks, outbox: this.outbox },
     });
     const jobs = this.config.jobs;
@@ -219,6 +217,9 @@ export class WorkerRuntime {
     subscriber.on('error', error => this.logger.warn('cancel subscriber error', { error: error.message }));
     subscriber.on('message', (_channel: string, message: string) => this.onCancelMessage(message));
     await subscriber.subscribe(keys.cancelChannel(this.config.queuePrefix));
+    // Requests published before this process started: their markers are still in Redis.
+    const loaded = await this.cancels.load(this.requireRedis(), this.config.queuePrefix);
+    if (loaded > 0) this.logger.info('pending cancel requests loaded', { count: loaded });
   }
 
   private onCancelMessage(message: string): void {
@@ -232,27 +233,12 @@ export class WorkerRuntime {
     const key = activeJobKey(String(request.queue), String(request.jobId));
     const job = this.activeJobs.get(key);
     if (!job) {
-      // Possibly fetched by this process but not started yet: its processor looks here first.
-      if (this.runtimes.size > 0) this.rememberEarlyCancel(key, String(request.reason ?? ''));
+      // Waiting, or being fetched by this process right now: its processor looks here first.
+      this.cancels.remember(key, String(request.reason ?? ''));
       return;
     }
     this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
     job.abort({ kind: 'cancel', reason: String(request.reason ?? '') });
-  }
-
-  private rememberEarlyCancel(key: string, reason: string): void {
-    const now = Date.now();
-    for (const [old, entry] of this.earlyCancels) {
-      if (now - entry.at > EARLY_CANCEL_MS || this.earlyCancels.size > 1000) this.earlyCancels.delete(old);
-    }
-    this.earlyCancels.set(key, { reason, at: now });
-  }
-
-  private takeEarlyCancel(key: string): string | undefined {
-    if (this.earlyCancels.size === 0) return undefined;
-    const entry = this.earlyCancels.get(key);
-    this.earlyCancels.delete(key);
-    return entry && Date.now() - entry.at <= EARLY_CANCEL_MS ? entry.reason : undefined;
   }
 
   private readiness(): Readiness {
