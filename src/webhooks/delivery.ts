@@ -1,4 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import got, { RequestError } from 'got';
 import type { Redis } from 'ioredis';
@@ -21,8 +23,14 @@ export const WEBHOOK_QUEUE = 'emp-webhooks';
 const MAX_RETRY_GAP_MS = 3600_000;
 /** Longest answer body read from a receiver (we only log a few characters of it). */
 const MAX_ANSWER_BYTES = 64 * 1024;
-/** How long a delivery waits for its source job to leave `active` before sending anyway. */
-const SOURCE_SETTLE_MS = 60_000;
+/**
+ * For this long after a delivery was added, it first checks that its job has left `active`
+ * (it was added a moment before BullMQ marks the job finished); later that is certain,
+ * unless the worker died in between, and the check would only cost a round trip.
+ */
+const SOURCE_SETTLE_MS = 2_000;
+/** Delay before checking again. */
+const SOURCE_RECHECK_MS = 20;
 
 /** The JSON body of a webhook (docs/producers.md, docs/schemas/webhook-event.json). */
 export interface WebhookBody {
@@ -147,6 +155,8 @@ export function createDeliveryWorker(options: {
 }): Worker<DeliveryData> {
   const { config, logger, prefix } = options;
   const lookup = guardedLookup({ allowPrivate: config.allowPrivateUrls });
+  // Receivers get many deliveries: keep connections open between them (lookups still run per connection).
+  const agent = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   const sources = new Map<string, Queue>();
   const sourceQueue = (name: string): Queue => {
     let queue = sources.get(name);
@@ -166,7 +176,7 @@ export function createDeliveryWorker(options: {
       if (token && Date.now() - job.timestamp < SOURCE_SETTLE_MS) {
         const state = await sourceQueue(body.data.queue).getJobState(body.data.jobId);
         if (state === 'active') {
-          await job.moveToDelayed(Date.now() + 100, token);
+          await job.moveToDelayed(Date.now() + SOURCE_RECHECK_MS, token);
           throw new DelayedError();
         }
       }
@@ -193,6 +203,7 @@ export function createDeliveryWorker(options: {
             'webhook-signature': signWebhook(config.secret, webhookId, timestamp, text),
           },
           dnsLookup: lookup,
+          agent,
           throwHttpErrors: false,
           followRedirect: false,
           retry: { limit: 0 },
@@ -278,6 +289,8 @@ export function createDeliveryWorker(options: {
   });
   worker.on('error', error => logger.warn('webhook worker error', { error: error.message }));
   worker.on('closed', () => {
+    agent.http.destroy();
+    agent.https.destroy();
     for (const queue of sources.values()) void queue.close();
   });
   return worker;
