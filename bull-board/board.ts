@@ -17,6 +17,7 @@ import {
   createDataFormatter,
   createProgressFormatter,
 } from './formatters.js';
+import { describeError } from '../src/logging/errors.js';
 
 /** What {@link startBoard} needs besides the loaded config. */
 export interface BoardOptions {
@@ -143,7 +144,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   await rescan();
   started = true;
   const timer = setInterval(() => {
-    rescan().catch((error: unknown) => logger.warn('queue rescan failed', { error: String(error) }));
+    rescan().catch((error: unknown) => logger.warn('queue rescan failed', { error: describeError(error) }));
   }, board.rescanInterval * 1000);
   timer.unref();
 
@@ -252,7 +253,7 @@ async function cancelRoute(
       res.status(400).json({ error: error.message });
       return;
     }
-    deps.logger.warn('cancel over HTTP failed', { queue, jobId, error: String(error) });
+    deps.logger.warn('cancel over HTTP failed', { queue, jobId, error: describeError(error) });
     res.status(503).json({ error: 'could not reach Redis to cancel the job; try again' });
   }
 }

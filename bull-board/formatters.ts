@@ -95,7 +95,7 @@ function percentOf(value: unknown): number | undefined {
 /**
  * Progress as the board draws it. Bull Board 9.10 draws its progress ring and bar from
  * a number or from an object's numeric `progress` field, and shows an object in full on
- * the job's Progress tab. Our progress object (DESIGN §6: `{progress, status, message,
+ * the job's Progress tab. Our progress object (docs/architecture.md, "Progress": `{progress, status, message,
  * connector, ...}`) is kept whole so the tab shows status, message and step; only
  * `progress` is normalised to an integer 0–100 so values written by other producers
  * (numeric strings, out-of-range numbers) draw too. Secret values in messages are masked.

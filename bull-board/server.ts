@@ -4,6 +4,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { RedisUnavailableError, checkRedis } from '../src/redis/connection.js';
 import { generatePassword } from './auth.js';
 import { startBoard } from './board.js';
+import { describeError } from '../src/logging/errors.js';
 
 /**
  * `npm run board`: Bull Board for every queue under QUEUE_PREFIX. Reads `.env` like the
@@ -59,7 +60,7 @@ async function main(): Promise<number> {
       board.close().then(
         () => resolve(0),
         (error: unknown) => {
-          logger.error('Bull Board did not stop cleanly', { error: String(error) });
+          logger.error('Bull Board did not stop cleanly', { error: describeError(error) });
           resolve(1);
         },
       );
@@ -72,9 +73,7 @@ async function main(): Promise<number> {
 main().then(
   code => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(
-      `Bull Board failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    process.stderr.write(`Bull Board failed to start: ${describeError(error)}\n`);
     process.exit(1);
   },
 );

@@ -3,6 +3,7 @@ import type { AppConfig } from '../config/index.js';
 import { CancelInputError, requestCancel } from '../jobs/cancel.js';
 import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** How long the CLI waits to see a running job end after the request. */
 const CONFIRM_TIMEOUT_MS = 30_000;
@@ -72,7 +73,7 @@ export async function cancelCommand(
   } catch (error) {
     if (error instanceof CliError) throw error;
     if (error instanceof CancelInputError) throw new CliError(error.message, EXIT.usage);
-    throw new CliError(`could not cancel: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`could not cancel: ${describeError(error)}`);
   } finally {
     await events?.close();
     await queue?.close();

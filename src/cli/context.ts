@@ -3,6 +3,7 @@ import { secretValues, type AppConfig } from '../config/index.js';
 import { loadConfigWithConnectors } from '../connectors/registry.js';
 import { createLogger } from '../logging/logger.js';
 import type { Logger } from 'winston';
+import { describeError } from '../logging/errors.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -34,9 +35,6 @@ export function parseJsonArgument(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CliError(
-      `${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
-      EXIT.usage,
-    );
+    throw new CliError(`${what} is not valid JSON: ${describeError(error)}`, EXIT.usage);
   }
 }

@@ -4,6 +4,7 @@ import { connectorNames, connectorRegistry } from '../connectors/registry.js';
 import type { Capabilities, HealthResult } from '../connectors/types.js';
 import { createLogger } from '../logging/logger.js';
 import { CliError, EXIT } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** What `emp-worker details <connector> --json` prints. */
 export interface ConnectorDetails {
@@ -30,9 +31,9 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
   try {
     let capabilities: ConnectorDetails['capabilities'];
     try {
-      capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
+      capabilities = (await connector.getCapabilities?.(AbortSignal.timeout(10_000))) ?? {};
     } catch (error) {
-      capabilities = { error: error instanceof Error ? error.message : String(error) };
+      capabilities = { error: describeError(error) };
     }
     let probe: HealthResult;
     try {
@@ -40,12 +41,12 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
         ? await connector.checkHealth(AbortSignal.timeout(10_000))
         : { healthy: true, detail: 'no external service' };
     } catch (error) {
-      probe = { healthy: false, detail: error instanceof Error ? error.message : String(error) };
+      probe = { healthy: false, detail: describeError(error) };
     }
     const redacted = redactedConfig(config) as { connectors?: Record<string, unknown> };
     return {
       connector: name,
-      version: connector.version,
+      version: definition.version,
       description: definition.description,
       queue: slice.jobType,
       concurrency: slice.concurrency,

@@ -2,6 +2,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { createClientRedis } from '../redis/connection.js';
 import { CliError, EXIT, parseJsonArgument } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** Options of `emp-worker enqueue`. */
 export interface EnqueueOptions {
@@ -57,7 +58,7 @@ export async function enqueueCommand(
     return await followJob(queue, events, job, output);
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`could not enqueue: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`could not enqueue: ${describeError(error)}`);
   } finally {
     await events?.close();
     await queue.close();

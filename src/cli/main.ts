@@ -8,6 +8,7 @@ import { enqueueCommand } from './enqueue.js';
 import { schemaCommand } from './schema.js';
 import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
+import { describeError } from '../logging/errors.js';
 
 const USAGE = `Usage: emp-worker <command> [options]
 
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`);
+    process.stderr.write(`${describeError(error)}\n\n${USAGE}\n`);
     return EXIT.usage;
   }
   const { values, positionals } = parsed;

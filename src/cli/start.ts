@@ -1,13 +1,14 @@
 import type { AppConfig } from '../config/index.js';
 import { WorkerRuntime } from '../worker/runtime.js';
 import { cliLogger } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** `emp-worker start`: runs the worker until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function startCommand(config: AppConfig): Promise<number> {
   const logger = cliLogger(config);
   const runtime = new WorkerRuntime(config, logger);
   process.on('unhandledRejection', reason =>
-    logger.error('unhandled promise rejection', { error: String(reason) }),
+    logger.error('unhandled promise rejection', { error: describeError(reason) }),
   );
   process.on('uncaughtException', error =>
     logger.error('uncaught exception', { error: error.stack ?? error.message }),
@@ -28,7 +29,7 @@ export async function startCommand(config: AppConfig): Promise<number> {
       runtime.stop().then(
         () => resolve(0),
         (error: unknown) => {
-          logger.error('shutdown failed', { error: String(error) });
+          logger.error('shutdown failed', { error: describeError(error) });
           resolve(1);
         },
       );

@@ -4,6 +4,7 @@ import { keys } from '../worker/keys.js';
 import { createClientRedis } from '../redis/connection.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT } from './context.js';
+import { describeError } from '../logging/errors.js';
 
 /** What `emp-worker status --json` prints. */
 export interface StatusReport {
@@ -62,9 +63,7 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
     }
     return { workers, queues };
   } catch (error) {
-    throw new CliError(
-      `could not read status from Redis: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new CliError(`could not read status from Redis: ${describeError(error)}`);
   } finally {
     connection.disconnect();
   }

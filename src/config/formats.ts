@@ -10,13 +10,56 @@ export const formats = {
   boolean: 'strict-boolean',
 } as const;
 
+/** A format's check: throws an Error whose message says what the value must be. */
+export type FormatCheck = (value: unknown) => void;
+
+/** The checks of every format registered through {@link addFormat}, by name. */
+const namedChecks = new Map<string, FormatCheck>();
+
+/**
+ * Registers a named format with convict and keeps its check, so that `loadConfig` can
+ * run it per key and build messages from its own words (src/config/validate.ts).
+ */
+export function addFormat(format: {
+  name: string;
+  validate: FormatCheck;
+  coerce?: (value: unknown) => unknown;
+}): void {
+  namedChecks.set(format.name, format.validate);
+  convict.addFormat(format);
+}
+
+/**
+ * The check of a named format: ours (see {@link addFormat}) or convict's built-ins this
+ * project uses (`nat`, `int`, `port`), with our wording. Undefined for other names.
+ */
+export function namedFormatCheck(name: string): FormatCheck | undefined {
+  return namedChecks.get(name) ?? BUILT_IN_CHECKS[name];
+}
+
+const BUILT_IN_CHECKS: Readonly<Record<string, FormatCheck>> = {
+  nat(value) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw new Error('must be a whole number of 0 or more');
+    }
+  },
+  int(value) {
+    if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error('must be a whole number');
+  },
+  port(value) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+      throw new Error('must be a TCP port from 0 to 65535');
+    }
+  },
+};
+
 let registered = false;
 
 /** Registers the project's convict formats once per process (convict's format table is global). */
 export function registerFormats(): void {
   if (registered) return;
   registered = true;
-  convict.addFormat({
+  addFormat({
     name: formats.positiveInt,
     validate(value: unknown) {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
@@ -26,7 +69,7 @@ export function registerFormats(): void {
     coerce: (value: unknown) =>
       typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value,
   });
-  convict.addFormat({
+  addFormat({
     name: formats.positiveSeconds,
     validate(value: unknown) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -35,7 +78,7 @@ export function registerFormats(): void {
     },
     coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
   });
-  convict.addFormat({
+  addFormat({
     name: formats.optionalPort,
     validate(value: unknown) {
       if (value === null) return;
@@ -49,7 +92,7 @@ export function registerFormats(): void {
       return /^\s*\d+\s*$/.test(value) ? Number(value) : value;
     },
   });
-  convict.addFormat({
+  addFormat({
     name: formats.redisUrl,
     validate(value: unknown) {
       if (typeof value !== 'string') throw new Error('must be a redis:// or rediss:// URL');
@@ -65,7 +108,7 @@ export function registerFormats(): void {
       if (url.hostname === '') throw new Error('must name a host, e.g. redis://127.0.0.1:6379');
     },
   });
-  convict.addFormat({
+  addFormat({
     name: formats.httpUrl,
     validate(value: unknown) {
       if (typeof value !== 'string') throw new Error('must be an http:// or https:// URL');
@@ -80,7 +123,7 @@ export function registerFormats(): void {
       }
     },
   });
-  convict.addFormat({
+  addFormat({
     name: formats.boolean,
     validate(value: unknown) {
       if (typeof value !== 'boolean') throw new Error('must be true or false');

@@ -4,6 +4,8 @@ import convict from 'convict';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
 import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
+import { describeError } from '../logging/errors.js';
+import { findKeyProblems, undeclaredKeys, type KeyProblem } from './validate.js';
 
 export type { AppConfig, ConnectorSchemas } from './schema.js';
 
@@ -12,7 +14,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Env names that stand in for another when it is unset (DESIGN §4). */
+/** Env names that stand in for another when it is unset (docs/configuration.md). */
 const ALIASES: Readonly<Record<string, string>> = { CONNECTORS: 'WORKER_CONNECTORS' };
 
 /** Options of {@link loadConfig}. */
@@ -43,15 +45,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   try {
     config = convict<AppConfig>(schema, { env: resolvedEnv, args: [] });
   } catch (error) {
-    throw new ConfigError(describeConvictError(error, envNames, resolvedEnv));
+    throw new ConfigError(`Invalid configuration: ${describeError(error)}`);
   }
   const configDir = options.configDir ?? defaultConfigDir();
   const file = path.join(configDir, `${config.get('env')}.json`);
+  if (fs.existsSync(file)) config.load(readConfigFile(file, schema));
+  const problems = findKeyProblems(schema, config.getProperties());
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration: ${problems.map(p => describeProblem(p, resolvedEnv)).join('; ')}`,
+    );
+  }
   try {
-    if (fs.existsSync(file)) config.loadFile(file);
+    // A backstop for checks not mirrored in src/config/validate.ts; its text is shown as is.
     config.validate({ allowed: 'strict' });
   } catch (error) {
-    throw new ConfigError(describeConvictError(error, envNames, resolvedEnv));
+    throw new ConfigError(`Invalid configuration: ${describeError(error)}`);
   }
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
@@ -150,26 +159,32 @@ export function fallbackEnvName(keyPath: string, name: string): string | undefin
   return undefined;
 }
 
-/** Turns convict's `a.b: message: value was "x"` lines into lines naming the env variable. */
-function describeConvictError(error: unknown, envNames: Map<string, string>, env: NodeJS.ProcessEnv): string {
-  const text = error instanceof Error ? error.message : String(error);
-  const lines = text
-    .split('\n')
-    .map(line => line.trim())
-    .filter(line => line !== '')
-    .map(line => {
-      const match = /^([\w.]+): (.*)$/.exec(line);
-      if (!match) return line;
-      const [, keyPath = '', rest = ''] = match;
-      const envName = envNames.get(keyPath);
-      const message = rest.replace(/: value was .*$/, '');
-      if (!envName) return `${keyPath}: ${message}`;
-      const raw = env[envName];
-      const shown =
-        raw === undefined || /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/.test(envName) ? '' : `="${raw}"`;
-      return `${envName}${shown} (${keyPath}): ${message}`;
-    });
-  return `Invalid configuration: ${lines.join('; ')}`;
+/** Variables whose values are never shown, whatever the schema says. */
+const SECRET_ENV = /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/;
+
+/** `VAR="value" (key.path): must be …`, the value left out when it is secret or not from the environment. */
+function describeProblem(problem: KeyProblem, env: NodeJS.ProcessEnv): string {
+  if (!problem.env) return `${problem.keyPath}: ${problem.message}`;
+  const raw = env[problem.env];
+  const hidden = raw === undefined || problem.sensitive || SECRET_ENV.test(problem.env);
+  return `${problem.env}${hidden ? '' : `="${raw}"`} (${problem.keyPath}): ${problem.message}`;
+}
+
+/** A per-environment config file, parsed and checked for keys the schema does not declare. */
+function readConfigFile(file: string, schema: Schema<AppConfig>): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: ${file} is not readable JSON: ${describeError(error)}`);
+  }
+  const unknown = undeclaredKeys(schema, value);
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration: ${file} sets ${unknown.map(key => `"${key}"`).join(', ')}, which ${unknown.length === 1 ? 'is not a setting' : 'are not settings'} (see docs/configuration.md)`,
+    );
+  }
+  return value;
 }
 
 function defaultConfigDir(): string {

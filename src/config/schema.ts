@@ -1,6 +1,6 @@
 import os from 'node:os';
-import convict, { type Schema } from 'convict';
-import { formats } from './formats.js';
+import type { Schema } from 'convict';
+import { addFormat, formats } from './formats.js';
 
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
@@ -75,7 +75,7 @@ let listFormatRegistered = false;
 function registerConnectorListFormat(): void {
   if (listFormatRegistered) return;
   listFormatRegistered = true;
-  convict.addFormat({
+  addFormat({
     name: 'connector-list',
     validate: (value: unknown) => {
       if (!Array.isArray(value) || value.length === 0) throw new Error('must name at least one connector');

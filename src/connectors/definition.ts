@@ -10,6 +10,8 @@ import type { Connector, ConnectorDeps } from './types.js';
 export interface ConnectorDefinition<C extends CommonConnectorConfig> {
   /** Registry name and `CONNECTORS` value. */
   name: string;
+  /** The connector's code version: logged at start-up, written to the heartbeat, shown by `details`. */
+  version: string;
   /** One line for `--help` and docs. */
   description: string;
   /** The connector's own config keys, nested under `connectors.<name>`. */
@@ -26,6 +28,7 @@ export interface ConnectorDefinition<C extends CommonConnectorConfig> {
 /** A definition with its config type erased, so different connectors fit one map. */
 export interface RegisteredConnector {
   name: string;
+  version: string;
   description: string;
   configSchema: Schema<unknown>;
   jobSchema: PayloadSchema<unknown>;
@@ -41,6 +44,7 @@ export function defineConnector<C extends CommonConnectorConfig>(
 ): RegisteredConnector {
   return {
     name: definition.name,
+    version: definition.version,
     description: definition.description,
     configSchema: definition.configSchema,
     jobSchema: definition.jobSchema,

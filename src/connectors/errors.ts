@@ -16,8 +16,37 @@ export type ConnectorErrorCode =
   | 'ERR_JOB_TIMEOUT'
   | 'ERR_INTERNAL';
 
+/** Every code of {@link ConnectorErrorCode}, for matching errors that come from another copy of this module. */
+export const CONNECTOR_ERROR_CODES: ReadonlySet<ConnectorErrorCode> = new Set<ConnectorErrorCode>([
+  'ERR_INVALID_INPUT',
+  'ERR_SERVICE_REJECTED',
+  'ERR_SERVICE_UNAVAILABLE',
+  'ERR_SERVICE_TIMEOUT',
+  'ERR_RATE_LIMITED',
+  'ERR_SERVICE_FAILED',
+  'ERR_PROTOCOL',
+  'ERR_CANCELLED',
+  'ERR_JOB_TIMEOUT',
+  'ERR_INTERNAL',
+]);
+
+/**
+ * Structured facts about where a failure happened, kept as fields (not only in the
+ * message) so logs and tools can filter on them.
+ */
+export interface ConnectorErrorFacts {
+  /** HTTP status the service answered, when it answered one. */
+  status?: number;
+  /** The service's name as the connector calls it, e.g. `ComfyUI`, `REST service`. */
+  service?: string;
+  /** Method and path of the call, e.g. `POST /prompt` (never the query or credentials). */
+  endpoint?: string;
+  /** ComfyUI node id the service blamed. */
+  nodeId?: string;
+}
+
 /** Options every connector error accepts. */
-export interface ConnectorErrorOptions {
+export interface ConnectorErrorOptions extends ConnectorErrorFacts {
   /** The underlying error, kept for logs. */
   cause?: unknown;
   /** Overrides the class's default retry decision. */
@@ -31,6 +60,14 @@ export class ConnectorError extends Error {
   readonly code: ConnectorErrorCode;
   /** Whether another attempt can succeed (BullMQ `attempts`/`backoff` apply) or not (`UnrecoverableError`). */
   readonly retryable: boolean;
+  /** {@inheritDoc ConnectorErrorFacts.status} */
+  readonly status?: number;
+  /** {@inheritDoc ConnectorErrorFacts.service} */
+  readonly service?: string;
+  /** {@inheritDoc ConnectorErrorFacts.endpoint} */
+  readonly endpoint?: string;
+  /** {@inheritDoc ConnectorErrorFacts.nodeId} */
+  readonly nodeId?: string;
 
   constructor(
     code: ConnectorErrorCode,
@@ -41,6 +78,11 @@ export class ConnectorError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? retryable;
+    // Only facts that were given become own properties: logs show no empty fields.
+    if (options.status !== undefined) this.status = options.status;
+    if (options.service !== undefined) this.service = options.service;
+    if (options.endpoint !== undefined) this.endpoint = options.endpoint;
+    if (options.nodeId !== undefined) this.nodeId = options.nodeId;
   }
 }
 
@@ -116,6 +158,44 @@ export class JobTimeoutError extends ConnectorError {
   constructor(message: string, options?: ConnectorErrorOptions) {
     super('ERR_JOB_TIMEOUT', message, true, options);
   }
+}
+
+/**
+ * Whether `value` is one of our errors: by class, or (when it comes from another copy of
+ * this module, e.g. a connector package with its own copy of emp-worker) by shape: an
+ * Error with a known `code` and a boolean `retryable`.
+ */
+export function isConnectorError(value: unknown): value is ConnectorError {
+  if (value instanceof ConnectorError) return true;
+  if (!(value instanceof Error)) return false;
+  const { code, retryable } = value as { code?: unknown; retryable?: unknown };
+  return (
+    typeof code === 'string' &&
+    CONNECTOR_ERROR_CODES.has(code as ConnectorErrorCode) &&
+    typeof retryable === 'boolean'
+  );
+}
+
+/** Whether `value` is one of our errors with this `code` (works across copies of this module). */
+export function hasErrorCode(value: unknown, code: ConnectorErrorCode): value is ConnectorError {
+  return isConnectorError(value) && value.code === code;
+}
+
+/** The wait a rate-limited error asked for (its `Retry-After`), when it is one and said so. */
+export function rateLimitWaitMs(value: unknown): number | undefined {
+  if (!hasErrorCode(value, 'ERR_RATE_LIMITED')) return undefined;
+  const wait = (value as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof wait === 'number' && Number.isFinite(wait) && wait >= 0 ? wait : undefined;
+}
+
+/** The facts of `error` as plain fields, for log lines (only those that are set). */
+export function errorFacts(error: ConnectorError): ConnectorErrorFacts {
+  const facts: ConnectorErrorFacts = {};
+  if (error.status !== undefined) facts.status = error.status;
+  if (error.service !== undefined) facts.service = error.service;
+  if (error.endpoint !== undefined) facts.endpoint = error.endpoint;
+  if (error.nodeId !== undefined) facts.nodeId = error.nodeId;
+  return facts;
 }
 
 /** Normalises anything thrown into an Error (graphile's `coerceError`). */

@@ -23,7 +23,7 @@ export interface ProgressUpdate {
   class_type?: string;
 }
 
-/** The progress object written to `job.updateProgress` (DESIGN §6). */
+/** The progress object written to `job.updateProgress` (docs/architecture.md, "Progress"). */
 export interface JobProgress extends ProgressUpdate {
   progress: number;
   status: string;
@@ -47,12 +47,8 @@ export interface JobCheckpoint {
 export interface JobContext {
   /** BullMQ job id. */
   readonly id: string;
-  /** The queue the job came from. */
-  readonly queue: string;
   /** The job's data as the producer sent it; the connector validates it. */
   readonly data: unknown;
-  /** 1 for the first attempt. */
-  readonly attempt: number;
   /** Aborted on cancel, timeout or shutdown; pass it to every request and wait. */
   readonly signal: AbortSignal;
   /** Reports progress; cheap to call often, never throws. */
@@ -77,20 +73,19 @@ export type Capabilities = Record<string, unknown>;
 
 /**
  * A connector drives one external service. The worker calls `process` once per job,
- * `checkHealth` on an interval (a connector without one is always healthy) and `close`
- * at shutdown.
+ * `checkHealth` on an interval (a connector without one is always healthy),
+ * `getCapabilities` at start-up (a connector without one advertises `{}`) and `close` at
+ * shutdown. Its version is stated once, on its definition (src/connectors/definition.ts).
  */
 export interface Connector {
   /** Registry name, e.g. `comfyui`. */
   readonly name: string;
-  /** Code version, logged at start-up and written to the heartbeat. */
-  readonly version: string;
   /** Runs a job and returns the service's output (becomes `output` in the job's return value). */
   process(ctx: JobContext): Promise<unknown>;
   /** Probes the service. */
   checkHealth?(signal: AbortSignal): Promise<HealthResult>;
   /** What this connector and its service can do; may ask the service. */
-  getCapabilities(signal: AbortSignal): Promise<Capabilities>;
+  getCapabilities?(signal: AbortSignal): Promise<Capabilities>;
   /** Releases sockets and timers. Must be safe to call twice. */
   close?(): Promise<void>;
 }
@@ -100,7 +95,7 @@ export interface ConnectorDeps {
   logger: Logger;
 }
 
-/** The stable return value of every job (DESIGN §6). */
+/** The stable return value of every job (docs/architecture.md, "The path of one job"). */
 export interface JobResult {
   status: 'success';
   connector: string;

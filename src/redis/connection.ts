@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { describeError } from '../logging/errors.js';
 
 /** Redis could not be reached or is unfit for BullMQ; the message says what to do. */
 export class RedisUnavailableError extends Error {
@@ -63,8 +64,9 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<RedisCh
       await redis.connect();
     } catch (error) {
       throw new RedisUnavailableError(
-        `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${errorText(cause ?? error).replace(/\.+$/, '')}. ` +
+        `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${describeError(cause ?? error).replace(/\.+$/, '')}. ` +
           'Start one (e.g. `redis-server` or `docker compose up -d redis`) or point REDIS_URL at yours.',
+        { cause: cause ?? error },
       );
     }
     const info = await redis.info('server');
@@ -106,8 +108,4 @@ function compareVersions(a: string, b: string): number {
     if (diff !== 0) return diff;
   }
   return 0;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -175,10 +175,7 @@ function describeIssue(issue: z.core.$ZodIssue, jsonSchema: JsonSchemaNode): str
       // An object that fits no form: report the form it got furthest into.
       const best = closestBranch(issue.errors);
       if (best && typeof input === 'object' && input !== null && !Array.isArray(input)) {
-        return describeIssue(
-          { ...best, path: [...issue.path, ...best.path] },
-          jsonSchema,
-        );
+        return describeIssue({ ...best, path: [...issue.path, ...best.path] }, jsonSchema);
       }
       return `${pointer}: ${expected ? `expected ${expected}` : 'matches none of the accepted forms'}, got ${describeValue(input)}`;
     }

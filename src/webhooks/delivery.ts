@@ -6,6 +6,7 @@ import got, { RequestError } from 'got';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { WebhookConfig } from '../config/schema.js';
+import { describeError } from '../logging/errors.js';
 import { UrlRefusedError, checkUrl, guardedLookup, redactUrl } from '../net/url-guard.js';
 import type { JobWebhook, WebhookEvent } from './job-webhook.js';
 
@@ -184,7 +185,11 @@ export function createDeliveryWorker(options: {
       try {
         checkUrl(url, { allowPrivate: config.allowPrivateUrls });
       } catch (error) {
-        logger.warn('webhook URL refused; not delivering', { webhookId, url: where, error: String(error) });
+        logger.warn('webhook URL refused; not delivering', {
+          webhookId,
+          url: where,
+          error: describeError(error),
+        });
         throw new UnrecoverableError(`webhook URL refused: ${error instanceof Error ? error.message : ''}`);
       }
       const text = JSON.stringify(body);

@@ -1,10 +1,18 @@
 import { UnrecoverableError } from 'bullmq';
 import type { AbortCause } from '../connectors/abort.js';
-import { ConnectorError, JobCancelledError, JobTimeoutError, coerceError } from '../connectors/errors.js';
+import {
+  ConnectorError,
+  JobCancelledError,
+  JobTimeoutError,
+  coerceError,
+  isConnectorError,
+} from '../connectors/errors.js';
 
 /**
  * The single place where any failure becomes a classified {@link ConnectorError}. An
- * abort wins over whatever the connector threw while stopping.
+ * abort wins over whatever the connector threw while stopping. Our errors are recognised
+ * by their `code` as well as their class, so a connector built against another copy of
+ * the error module is classified the same way.
  */
 export function classifyFailure(
   thrown: unknown,
@@ -19,7 +27,7 @@ export function classifyFailure(
       cause: thrown,
     });
   }
-  if (thrown instanceof ConnectorError) return thrown;
+  if (isConnectorError(thrown)) return thrown;
   const error = coerceError(thrown);
   return new ConnectorError('ERR_INTERNAL', `${connector} connector error: ${error.message}`, true, {
     cause: error,

@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { Logger } from 'winston';
 import type { Connector, HealthResult } from '../connectors/types.js';
+import { describeError } from '../logging/errors.js';
 
 /** Health of one connector's service as the gate last saw it. */
 export interface GateState {
@@ -71,7 +72,7 @@ export class HealthGate {
     try {
       return await this.connector.checkHealth(AbortSignal.timeout(Math.min(this.intervalMs, 10_000)));
     } catch (error) {
-      return { healthy: false, detail: error instanceof Error ? error.message : String(error) };
+      return { healthy: false, detail: describeError(error) };
     }
   }
 }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
 import type { WorkerMetrics } from './metrics.js';
+import { describeError } from '../logging/errors.js';
 
 /** What /healthz and /readyz report. */
 export interface Readiness {
@@ -35,7 +36,7 @@ export async function startHttpServer(
         .metrics()
         .then(text => send(200, text, metrics.registry.contentType))
         .catch((error: unknown) => {
-          logger.warn('metrics collection failed', { error: String(error) });
+          logger.warn('metrics collection failed', { error: describeError(error) });
           send(500, '{"error":"metrics collection failed"}');
         });
       return;

@@ -2,7 +2,7 @@ import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
-import { InvalidInputError, RateLimitedError, type ConnectorError } from '../connectors/errors.js';
+import { InvalidInputError, errorFacts, rateLimitWaitMs, type ConnectorError } from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
@@ -17,6 +17,7 @@ import {
   withoutWebhook,
   type JobWebhook,
 } from '../webhooks/job-webhook.js';
+import { describeError, errorLogFields } from '../logging/errors.js';
 
 /** The BullMQ job type our workers process. */
 export type EmpJob = Job<unknown, JobResult>;
@@ -116,7 +117,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       connector.name,
       deps.progressMinIntervalMs,
       progress => job.updateProgress(progress),
-      error => logger().warn('progress write failed', { error: String(error) }),
+      error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
     let webhook: JobWebhook | undefined;
@@ -143,9 +144,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
 
       const ctx: JobContext = {
         id: jobId,
-        queue: deps.queue,
         data,
-        attempt: job.attemptsMade + 1,
         get signal() {
           return signal();
         },
@@ -179,12 +178,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined && token) {
+      const retryAfterMs = rateLimitWaitMs(failure);
+      if (retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
-          await job.log(
-            `service rate-limited the job; retrying in ${Math.ceil(failure.retryAfterMs / 1000)} s`,
-          );
-          await job.moveToDelayed(Date.now() + failure.retryAfterMs, token);
+          await job.log(`service rate-limited the job; retrying in ${Math.ceil(retryAfterMs / 1000)} s`);
+          await job.moveToDelayed(Date.now() + retryAfterMs, token);
           throw new DelayedError();
         }
       }
@@ -194,7 +192,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await deps.webhooks?.outbox
           ?.add(webhook, 'failed', jobEnd(job, jobId, { failedReason: failureReason(failure) }))
           .catch((error: unknown) =>
-            logger().error('could not queue the job.failed webhook', { error: String(error) }),
+            logger().error('could not queue the job.failed webhook', { error: describeError(error) }),
           );
       }
       throw toBullmqError(failure);
@@ -247,11 +245,16 @@ async function recordFailure(
     : failure.retryable
       ? `no attempts left (${attempts})`
       : 'not retryable';
-  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, { code: failure.code });
+  // The cause chain (messages and codes) and the error's facts go on the line; the stack only at debug.
+  logger.warn(`job failed: ${failureReason(failure)}; ${verdict}`, {
+    code: failure.code,
+    ...errorFacts(failure),
+    ...errorLogFields(failure, { stack: logger.isDebugEnabled() }),
+  });
   try {
     await job.log(`failed: ${failureReason(failure)}; ${verdict}`);
   } catch (error) {
-    logger.warn('could not write the failure to the job log', { error: String(error) });
+    logger.warn('could not write the failure to the job log', { error: describeError(error) });
   }
   return willRetry;
 }

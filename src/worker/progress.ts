@@ -4,7 +4,7 @@ import type { JobProgress, ProgressUpdate } from '../connectors/types.js';
 export type ProgressWriter = (progress: JobProgress) => Promise<void>;
 
 /**
- * Coalesces a connector's progress reports into few Redis writes (DESIGN §6):
+ * Coalesces a connector's progress reports into few Redis writes (docs/architecture.md, "Progress"):
  * - nothing is written during the first interval, so a quick job writes no progress;
  * - then at most one write per interval, the latest value winning;
  * - `progress` never goes down within an attempt;

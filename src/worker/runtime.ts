@@ -16,10 +16,13 @@ import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis } from '../redis/connection.js';
 import { CancelMemory } from '../jobs/cancel.js';
 import { WebhookOutbox, checkWorkerWebhookUrl, createDeliveryWorker } from '../webhooks/delivery.js';
+import { describeError } from '../logging/errors.js';
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
   connector: Connector;
+  /** The definition's version (the one place a connector states it). */
+  version: string;
   config: CommonConnectorConfig;
   worker: Worker<unknown, JobResult>;
   gate: HealthGate;
@@ -28,7 +31,7 @@ interface ConnectorRuntime {
   readOnlyQueue: Queue;
 }
 
-/** The heartbeat record `emp-worker status` reads (DESIGN §7). */
+/** The heartbeat record `emp-worker status` reads (docs/architecture.md, "Heartbeats"). */
 export interface HeartbeatRecord {
   id: string;
   host: string;
@@ -97,7 +100,9 @@ export class WorkerRuntime {
     await Promise.all([...this.runtimes.values()].map(runtime => this.startConnector(runtime)));
     await this.beat();
     this.heartbeatTimer = setInterval(() => {
-      this.beat().catch((error: unknown) => this.logger.warn('heartbeat failed', { error: String(error) }));
+      this.beat().catch((error: unknown) =>
+        this.logger.warn('heartbeat failed', { error: describeError(error) }),
+      );
     }, this.config.heartbeatInterval * 1000);
     this.heartbeatTimer.unref();
     this.logger.info(`worker ${this.config.workerId} ready`, {
@@ -137,7 +142,9 @@ export class WorkerRuntime {
     });
     void this.deliveryWorker
       .run()
-      .catch((error: unknown) => this.logger.error('webhook sender stopped', { error: String(error) }));
+      .catch((error: unknown) =>
+        this.logger.error('webhook sender stopped', { error: describeError(error) }),
+      );
   }
 
   private createConnectorRuntime(name: string): void {
@@ -192,21 +199,29 @@ export class WorkerRuntime {
       prefix: this.config.queuePrefix,
       skipMetasUpdate: true,
     });
-    this.runtimes.set(name, { connector, config, worker, gate, capabilities: {}, readOnlyQueue });
+    this.runtimes.set(name, {
+      connector,
+      version: definition.version,
+      config,
+      worker,
+      gate,
+      capabilities: {},
+      readOnlyQueue,
+    });
   }
 
   private async startConnector(runtime: ConnectorRuntime): Promise<void> {
-    const { connector, config } = runtime;
-    this.logger.info(`connector ${connector.name} ${connector.version} on queue "${config.jobType}"`, {
+    const { connector, config, version } = runtime;
+    this.logger.info(`connector ${connector.name} ${version} on queue "${config.jobType}"`, {
       connector: connector.name,
-      version: connector.version,
+      version,
       concurrency: config.concurrency,
       timeout_s: config.timeout,
     });
     try {
-      runtime.capabilities = await connector.getCapabilities(AbortSignal.timeout(10_000));
+      runtime.capabilities = (await connector.getCapabilities?.(AbortSignal.timeout(10_000))) ?? {};
     } catch (error) {
-      this.logger.warn(`could not read ${connector.name} capabilities`, { error: String(error) });
+      this.logger.warn(`could not read ${connector.name} capabilities`, { error: describeError(error) });
     }
     await runtime.gate.start();
   }
@@ -278,7 +293,7 @@ export class WorkerRuntime {
       stopping: this.stopping,
       connectors: [...this.runtimes.values()].map(runtime => ({
         name: runtime.connector.name,
-        version: runtime.connector.version,
+        version: runtime.version,
         queue: runtime.config.jobType,
         concurrency: runtime.config.concurrency,
         healthy: runtime.gate.state.healthy,

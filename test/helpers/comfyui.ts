@@ -34,7 +34,7 @@ export async function runComfyJob(
   data: unknown,
   options: { signal?: AbortSignal; checkpoint?: Record<string, unknown> } = {},
 ): Promise<DirectRun> {
-  const ctx = testContext(data, { id: 'direct', queue: 'comfyui', ...options });
+  const ctx = testContext(data, { id: 'direct', ...options });
   const output = (await connector.process(ctx)) as ComfyOutput;
   return { output, progress: ctx.progressSeen, logs: ctx.logLines, checkpoint: ctx.saved };
 }

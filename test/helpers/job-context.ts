@@ -13,10 +13,8 @@ export function testContext(
   data: unknown,
   options: {
     id?: string;
-    queue?: string;
     checkpoint?: Record<string, unknown>;
     signal?: AbortSignal;
-    attempt?: number;
   } = {},
 ): RecordingContext {
   const saved: Record<string, unknown> = { ...options.checkpoint };
@@ -30,9 +28,7 @@ export function testContext(
   };
   return {
     id: options.id ?? 'job-1',
-    queue: options.queue ?? 'test',
     data,
-    attempt: options.attempt ?? 1,
     signal: options.signal ?? new AbortController().signal,
     progress: update => progressSeen.push(update),
     log: async line => {

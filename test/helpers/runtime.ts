@@ -1,5 +1,5 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
-import { type AppConfig } from '../../src/config/index.js';
+import { secretValues, type AppConfig } from '../../src/config/index.js';
 import { loadConfigWithConnectors as loadConfig } from '../../src/connectors/registry.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { WorkerRuntime } from '../../src/worker/runtime.js';
@@ -36,10 +36,17 @@ export function testConfig(env: Record<string, string>, prefix = uniquePrefix())
 export async function startRuntime(
   env: Record<string, string> = {},
   registry?: Readonly<Record<string, RegisteredConnector>>,
+  /** Where the worker's log lines go (default: the console), to read what the worker logged. */
+  logStream?: NodeJS.WritableStream,
 ): Promise<RuntimeHarness> {
   const prefix = env.QUEUE_PREFIX ?? uniquePrefix();
   const config = testConfig(env, prefix);
-  const logger = createLogger({ level: config.log.level, format: 'json' });
+  const logger = createLogger({
+    level: config.log.level,
+    format: 'json',
+    secrets: secretValues(config),
+    ...(logStream ? { stream: logStream } : {}),
+  });
   const runtime = new WorkerRuntime(config, logger, registry);
   await runtime.start();
   const queues = new Map<string, Queue>();

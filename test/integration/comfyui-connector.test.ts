@@ -88,8 +88,31 @@ describe('behind a Basic-auth proxy', () => {
         message: expect.stringMatching(
           /ComfyUI refused the WebSocket upgrade at ws:\/\/127\.0\.0\.1:\d+\/ws: HTTP 401 \(check the username\/password or API key\)/,
         ),
+        status: 401,
+        service: 'ComfyUI',
+        endpoint: 'GET /ws',
       });
       expect((await connector.checkHealth(AbortSignal.timeout(5000))).detail).toMatch(/HTTP 401/);
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('a validation error carries the HTTP status, the endpoint and the blamed node as fields', async () => {
+    const connector = comfyConnector(fake.port, {
+      WORKER_COMFYUI_USERNAME: 'comfy',
+      WORKER_COMFYUI_PASSWORD: 's3cret-pw',
+    });
+    const bad = sampler(1, 0, 'bad');
+    bad['1'].inputs.width = 0;
+    try {
+      await expect(runComfyJob(connector, bad)).rejects.toMatchObject({
+        code: 'ERR_SERVICE_REJECTED',
+        status: 400,
+        service: 'ComfyUI',
+        endpoint: 'POST /prompt',
+        nodeId: '1',
+      });
     } finally {
       await connector.close();
     }

@@ -6,7 +6,7 @@ import { PNG_SIGNATURE } from '../fakes/comfyui/png.js';
 import { runComfyJob, comfyConnector } from '../helpers/comfyui.js';
 
 /**
- * The fake must speak ComfyUI's protocol (reference §1, §3, §5), checked here with raw
+ * The fake must speak ComfyUI's protocol (as ComfyUI's server.py and execution.py speak it), checked here with raw
  * sockets and with an independent ComfyUI client library from npm.
  */
 

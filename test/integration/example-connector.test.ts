@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import convict from 'convict';
@@ -14,6 +13,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
 import { waitUntil } from '../helpers/runtime.js';
 import { testContext } from '../helpers/job-context.js';
+import { expectGuideExcerptsIn } from '../helpers/guide.js';
 
 const KEY = 'lingo-key-123456';
 
@@ -167,12 +167,6 @@ describe('the worked example of docs/writing-a-connector.md (Lingo)', () => {
   });
 
   test('every code excerpt in the guide is in the example source, verbatim', () => {
-    const guide = fs.readFileSync('docs/writing-a-connector.md', 'utf8');
-    const source = fs.readFileSync('src/connectors/services/example/index.ts', 'utf8');
-    const excerpts = [
-      ...guide.matchAll(/```ts\n\/\/ from src\/connectors\/services\/example\/index\.ts\n([\s\S]*?)```/g),
-    ].map(m => m[1] ?? '');
-    expect(excerpts.length).toBeGreaterThanOrEqual(4);
-    for (const excerpt of excerpts) expect(source).toContain(excerpt.trimEnd());
+    expectGuideExcerptsIn('src/connectors/services/example/index.ts', 4);
   });
 });

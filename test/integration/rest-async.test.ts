@@ -189,7 +189,7 @@ describe('rest_async connector called directly', () => {
   test('a checkpoint the service does not know leads to a fresh submit, logged', async () => {
     const ctx = testContext(
       { fake: { steps: 1, step_ms: 5 } },
-      { id: 'direct-1', checkpoint: { external_job_id: 'ext-gone' }, attempt: 2 },
+      { id: 'direct-1', checkpoint: { external_job_id: 'ext-gone' } },
     );
     const output = (await connector.process(ctx)) as { job_id: string };
     expect(ctx.logLines[0]).toBe(
@@ -205,7 +205,7 @@ describe('rest_async connector called directly', () => {
     const submitsBefore = fake.seen('/api/submit').length;
     const retry = testContext(
       { fake: { steps: 1, step_ms: 5 } },
-      { id: 'direct-2', checkpoint: { ...first.saved }, attempt: 2 },
+      { id: 'direct-2', checkpoint: { ...first.saved } },
     );
     expect(await connector.process(retry)).toEqual(firstOutput);
     expect(fake.seen('/api/submit').length).toBe(submitsBefore);

@@ -134,6 +134,7 @@ function gatedRegistry(health: { result: HealthResult; checks: number }) {
   return {
     simulation: defineConnector<SimulationConfig & CommonConnectorConfig>({
       name: 'simulation',
+      version: simulation.version,
       description: 'simulation with a controllable health check',
       configSchema: simulation.configSchema as Schema<SimulationConfig>,
       jobSchema: simulation.jobSchema,
@@ -179,6 +180,26 @@ describe('service health gating', () => {
 });
 
 describe('heartbeat, status and metrics', () => {
+  test("a connector without getCapabilities runs and advertises {} with its definition's version", async () => {
+    const simulation = connectorRegistry.simulation!;
+    const bare = defineConnector<SimulationConfig & CommonConnectorConfig>({
+      name: 'simulation',
+      version: '9.9.9-bare',
+      description: 'simulation without capabilities',
+      configSchema: simulation.configSchema as Schema<SimulationConfig>,
+      jobSchema: simulation.jobSchema,
+      create: config => {
+        const connector = new SimulationConnector(config);
+        return { name: connector.name, process: ctx => connector.process(ctx) };
+      },
+    });
+    const harness = await runtime({ WORKER_ID: 'bare-worker' }, { simulation: bare });
+    const job = await harness.run('simulation', { steps: 1, duration_ms: 0 });
+    expect(job.returnvalue).toMatchObject({ status: 'success', connector: 'simulation' });
+    const report = await readStatus(harness.config);
+    expect(report.workers[0]?.connectors[0]).toMatchObject({ version: '9.9.9-bare', capabilities: {} });
+  });
+
   test('status lists the live worker with its connectors and running job; metrics count jobs', async () => {
     const harness = await runtime({ WORKER_HTTP_PORT: '0', WORKER_ID: 'status-test-worker' });
     const queue = harness.queue('simulation');

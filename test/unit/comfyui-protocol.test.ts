@@ -14,7 +14,7 @@ const graph = {
   '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'x' } },
 };
 
-describe('parseComfyJob: the three payload forms of DESIGN §5', () => {
+describe('parseComfyJob: the three payload forms of docs/connectors/comfyui.md', () => {
   test('a bare graph', () => {
     expect(parseComfyJob(graph)).toEqual({ prompt: graph, extraData: undefined });
   });
@@ -154,6 +154,7 @@ describe('history and queue readers', () => {
       'ComfyUI execution error in node 5 (KSampler) of prompt p1: torch.OutOfMemoryError: CUDA out of memory',
     );
     expect(error?.retryable).toBe(false);
+    expect(error).toMatchObject({ service: 'ComfyUI', nodeId: '5' });
   });
   test('an interrupted prompt says so', () => {
     const error = historyFailure('p1', {

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { ConfigError, redactedConfig, secretValues } from '../../src/config/index.js';
 import { connectorSchemas, loadConfigWithConnectors as loadConfig } from '../../src/connectors/registry.js';
@@ -70,6 +72,54 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, ...env })).toThrow(message);
   });
 
+  test('messages are built per key from our formats: every bad key, in order, none in convict wording', () => {
+    const message = messageOf(() =>
+      loadConfig({ ...base, LOG_FORMAT: 'xml', WORKER_HTTP_PORT: 'x', PROGRESS_MIN_INTERVAL_MS: '-5' }),
+    );
+    expect(message).toBe(
+      'Invalid configuration: LOG_FORMAT="xml" (log.format): must be one of "json", "pretty"; ' +
+        'WORKER_HTTP_PORT="x" (http.port): must be a TCP port from 0 to 65535 (0 picks a free port), or empty to disable; ' +
+        'PROGRESS_MIN_INTERVAL_MS="-5" (progressMinIntervalMs): must be a whole number of 0 or more',
+    );
+    expect(message).not.toMatch(/value was|must be of type|possible values/);
+  });
+
+  test('a secret that fails its format is named but never shown, even from the fallback variable', () => {
+    const message = messageOf(() =>
+      loadConfig({
+        ...base,
+        REDIS_URL: 'http://:hunter23@x',
+        CONNECTORS: 'rest',
+        REST_BASE_URL: 'ftp://k3y',
+      }),
+    );
+    expect(message).toContain('REDIS_URL (redis.url): must start with redis:// or rediss://');
+    expect(message).toContain(
+      'WORKER_REST_BASE_URL="ftp://k3y" (connectors.rest.baseUrl): must start with http://',
+    );
+    expect(message).not.toContain('hunter23');
+  });
+
+  test('a config file: unknown keys and bad values are named by key path', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-config-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'test.json'), JSON.stringify({ log: { colour: 'red' }, nope: 1 }));
+      expect(messageOf(() => loadConfig(base, { configDir: dir }))).toBe(
+        `Invalid configuration: ${path.join(dir, 'test.json')} sets "log.colour", "nope", which are not settings (see docs/configuration.md)`,
+      );
+      fs.writeFileSync(path.join(dir, 'test.json'), JSON.stringify({ shutdownTimeout: 0 }));
+      expect(messageOf(() => loadConfig(base, { configDir: dir }))).toBe(
+        'Invalid configuration: SHUTDOWN_TIMEOUT (shutdownTimeout): must be a number of seconds greater than 0',
+      );
+      fs.writeFileSync(path.join(dir, 'test.json'), '{ not json');
+      expect(messageOf(() => loadConfig(base, { configDir: dir }))).toMatch(
+        /test\.json is not readable JSON/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a Redis password never shows in errors, redacted config or logs', () => {
     const config = loadConfig({ ...base, REDIS_URL: 'redis://:hunter22@127.0.0.1:6379' });
     expect(secretValues(config)).toContain('hunter22');
@@ -94,3 +144,14 @@ describe('configuration', () => {
     expect(fs.readFileSync('docs/configuration.md', 'utf8')).toBe(renderConfigReference(connectorSchemas));
   });
 });
+
+/** The message of the ConfigError `load` throws. */
+function messageOf(load: () => unknown): string {
+  try {
+    load();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error('expected a ConfigError');
+}

@@ -16,7 +16,7 @@ import { testContext } from '../helpers/job-context.js';
 
 const base = { NODE_ENV: 'test', LOG_LEVEL: 'silent' };
 
-describe('REST connector configuration (DESIGN §4 names)', () => {
+describe('REST connector configuration (the variable names of docs/configuration.md)', () => {
   test('defaults', () => {
     const config = loadConfig({ ...base, CONNECTORS: 'rest,rest_async,a1111' });
     expect(config.connectors.rest).toMatchObject({

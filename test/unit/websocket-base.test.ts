@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createLogger } from '../../src/logging/logger.js';
-import type { Capabilities, HealthResult, JobCheckpoint, JobContext } from '../../src/connectors/types.js';
+import type { HealthResult, JobCheckpoint, JobContext } from '../../src/connectors/types.js';
 import { WebSocketConnector } from '../../src/connectors/protocols/websocket/base.js';
 import type { WebSocketServiceConfig } from '../../src/connectors/protocols/websocket/config.js';
 import type { MessageStream, StreamEvent } from '../../src/connectors/protocols/websocket/stream.js';
@@ -16,18 +16,10 @@ import type { MessageStream, StreamEvent } from '../../src/connectors/protocols/
 /** A minimal connector on the base: each job waits for a JSON frame of type `done` and returns every event it saw. */
 class EchoConnector extends WebSocketConnector {
   readonly name = 'echo';
-  readonly version = '0';
   protected webSocketPath(): string {
     return '/socket?clientId=echo';
   }
-  protected processServiceJob(ctx: JobContext, stream: MessageStream): Promise<unknown> {
-    return this.monitorServiceProgress(ctx, stream, 'x');
-  }
-  protected async monitorServiceProgress(
-    _ctx: JobContext,
-    stream: MessageStream,
-    _id: string,
-  ): Promise<StreamEvent[]> {
+  protected async processServiceJob(_ctx: JobContext, stream: MessageStream): Promise<StreamEvent[]> {
     const seen: StreamEvent[] = [];
     for (;;) {
       const event = await stream.next(10_000);
@@ -35,9 +27,6 @@ class EchoConnector extends WebSocketConnector {
       seen.push(event);
       if (event.kind === 'json' && event.type === 'done') return seen;
     }
-  }
-  async getCapabilities(): Promise<Capabilities> {
-    return {};
   }
   async checkHealth(): Promise<HealthResult> {
     return { healthy: true, detail: 'ok' };
@@ -48,9 +37,7 @@ function context(signal: AbortSignal): JobContext {
   const checkpoint: JobCheckpoint = { get: () => undefined, set: async () => undefined };
   return {
     id: '1',
-    queue: 'echo',
     data: {},
-    attempt: 1,
     signal,
     progress: () => undefined,
     log: async () => undefined,

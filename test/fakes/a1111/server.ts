@@ -4,7 +4,7 @@ import { authorised, delay, listen, readText, sendJson, type ListeningServer } f
 import { makePng, sideForBase64Bytes } from './png.js';
 
 /**
- * A fake AUTOMATIC1111 WebUI API that behaves like v1.10 (reference §2): one generation
+ * A fake AUTOMATIC1111 WebUI API that behaves like v1.10 (its modules/api/api.py): one generation
  * at a time behind a FIFO lock (later calls block), a global `/sdapi/v1/progress` that
  * answers while a call blocks, base64 PNGs without a `data:` prefix, `info` as a JSON
  * *string*, `/sdapi/v1/interrupt` that ends sampling early and still answers 200 with the

@@ -14,7 +14,7 @@ import {
 } from './nodes.js';
 
 /**
- * A fake ComfyUI that follows docs reference §1 and §5 (the real protocol, message by
+ * A fake ComfyUI that follows ComfyUI's own server.py and execution.py (the real protocol, message by
  * message), not our connector's assumptions. Model-free node classes (nodes.ts) stand in
  * for real ones. It keeps a FIFO queue drained by one worker, routes WebSocket messages
  * per client like ComfyUI's `send_sync`, writes history before the final
@@ -27,7 +27,7 @@ export interface FakeComfyOptions {
   /** Put a Basic (username/password) and/or Bearer (token) check in front, like an nginx/Caddy proxy. */
   auth?: { username?: string; password?: string; token?: string };
   /**
-   * Behave like an older ComfyUI (mid-2024 and before, reference §5 and §1.12): client
+   * Behave like an older ComfyUI (mid-2024 and before): client
    * `prompt_id` ignored, no `execution_success`, `progress` without `prompt_id`/`node`,
    * no `executed` for cached outputs, `node_errors: []` and string errors.
    */
@@ -152,7 +152,7 @@ export class FakeComfyUI {
   }
 
   /**
-   * ComfyUI's registry race (reference §1.11): the client ids are forgotten while the
+   * ComfyUI's registry race (server.py's `sockets` map): the client ids are forgotten while the
    * sockets stay open, so prompt messages are silently dropped; status still reaches them.
    */
   forgetClientIds(): void {
@@ -204,7 +204,7 @@ export class FakeComfyUI {
     this.wss.handleUpgrade(req, socket, head, ws => {
       const clientId = url.searchParams.get('clientId') || randomUUID().replace(/-/g, '');
       // ComfyUI's registry: a reconnect with the same id replaces the entry; the old
-      // socket's cleanup later deletes the id whatever it points at (reference §1.11).
+      // socket's cleanup later deletes the id whatever it points at (server.py's `websocket_handler`).
       this.sockets.set(clientId, ws);
       this.connections.push({ clientId, authorization: req.headers.authorization });
       ws.on('close', () => this.sockets.delete(clientId));
@@ -400,7 +400,7 @@ export class FakeComfyUI {
     res.end('404: Not Found');
   }
 
-  /** GET /view: the 404/400/403/404 rules of reference §1.6. */
+  /** GET /view: the 404/400/403/404 rules of server.py's `view_image`. */
   private view(url: URL, res: http.ServerResponse): void {
     const fail = (status: number): void => {
       res.writeHead(status, { 'content-type': 'text/plain' });
@@ -588,7 +588,7 @@ export class FakeComfyUI {
     const legacy = this.options.legacy === true;
     const sid = typeof extraData.client_id === 'string' ? extraData.client_id : undefined;
     const messages: [string, Record<string, unknown>][] = [];
-    // Prompt-scoped messages go only to the prompt's client; without one they are not sent (reference §1.11).
+    // Prompt-scoped messages go only to the prompt's client; without one they are not sent (server.py's `send_sync`).
     const emit = (type: string, data: Record<string, unknown>, record: boolean): void => {
       const full = legacy ? data : { ...data, timestamp: Date.now() };
       if (record) messages.push([type, full]);

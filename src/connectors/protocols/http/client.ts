@@ -8,8 +8,9 @@ import {
   ServiceTimeoutError,
   ServiceUnavailableError,
 } from '../../errors.js';
+import { describeError } from '../../../logging/errors.js';
 
-/** Credentials of a service; an API key wins over username/password (DESIGN §4). */
+/** Credentials of a service; an API key wins over username/password (see {@link authorizationHeader}). */
 export interface HttpAuth {
   apiKey?: string;
   username?: string;
@@ -132,13 +133,14 @@ export class HttpClient {
       if (tooLarge) {
         throw new ProtocolError(
           `${this.service} response to ${describe(request, url)} is larger than ${maxBytes} bytes`,
+          { cause: error, ...this.facts(request, url) },
         );
       }
       if (request.signal?.aborted) throw abortReason(request.signal);
       throw this.transportError(error, request, url);
     }
     const status = response.statusCode;
-    const result = toHttpResponse(response, this.service, describe(request, url));
+    const result = toHttpResponse(response, { ...this.facts(request, url), status });
     const accepted = request.acceptStatus ? request.acceptStatus(status) : status >= 200 && status < 300;
     if (!accepted) throw this.statusError(result, request, url);
     return result;
@@ -149,27 +151,30 @@ export class HttpClient {
     return (await this.request(request)).json<T>();
   }
 
+  /** The structured facts every error of a call carries: service and endpoint. */
+  private facts(request: HttpRequest, url: URL): { service: string; endpoint: string } {
+    return { service: this.service, endpoint: describe(request, url) };
+  }
+
   private transportError(error: unknown, request: HttpRequest, url: URL): ConnectorError {
     const what = describe(request, url);
+    const options = { cause: error, ...this.facts(request, url) };
     if (error instanceof RequestError) {
       if (error.code === 'ETIMEDOUT') {
         return new ServiceTimeoutError(
           `${this.service} did not answer ${what} within ${request.timeoutMs ?? this.options.timeoutMs} ms`,
-          {
-            cause: error,
-          },
+          options,
         );
       }
       return new ServiceUnavailableError(
         `${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`,
-        {
-          cause: error,
-        },
+        options,
       );
     }
-    return new ServiceUnavailableError(`${this.service} request ${what} failed: ${String(error)}`, {
-      cause: error,
-    });
+    return new ServiceUnavailableError(
+      `${this.service} request ${what} failed: ${describeError(error)}`,
+      options,
+    );
   }
 
   private statusError(response: HttpResponse, request: HttpRequest, url: URL): ConnectorError {
@@ -177,10 +182,13 @@ export class HttpClient {
     const detail = errorDetail(response.text);
     const message = `${this.service} answered HTTP ${response.status} to ${what}${detail ? `: ${detail}` : ''}`;
     const status = response.status;
-    if (status === 429) return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']));
-    if (status === 408) return new ServiceTimeoutError(message);
-    if (status >= 500) return new ServiceUnavailableError(message);
-    return new ServiceRejectedError(message);
+    const options = { ...this.facts(request, url), status };
+    if (status === 429) {
+      return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']), options);
+    }
+    if (status === 408) return new ServiceTimeoutError(message, options);
+    if (status >= 500) return new ServiceUnavailableError(message, options);
+    return new ServiceRejectedError(message, options);
   }
 }
 
@@ -229,7 +237,10 @@ export function errorDetail(text: string): string {
   return truncate(parts.length > 0 ? parts.join('; ') : text.trim(), 300);
 }
 
-function toHttpResponse(response: Response<Buffer>, service: string, what: string): HttpResponse {
+function toHttpResponse(
+  response: Response<Buffer>,
+  facts: { service: string; endpoint: string; status: number },
+): HttpResponse {
   const body = response.body;
   const text = body.toString('utf8');
   return {
@@ -240,9 +251,10 @@ function toHttpResponse(response: Response<Buffer>, service: string, what: strin
     json<T>(): T {
       try {
         return JSON.parse(text) as T;
-      } catch {
+      } catch (error) {
         throw new ProtocolError(
-          `${service} answered ${what} with something that is not JSON: ${truncate(text.trim(), 120) || '(empty body)'}`,
+          `${facts.service} answered ${facts.endpoint} with something that is not JSON: ${truncate(text.trim(), 120) || '(empty body)'}`,
+          { cause: error, ...facts },
         );
       }
     },

@@ -7,7 +7,7 @@ import type { HttpAuth } from './client.js';
 export interface HttpServiceConfig extends ServiceAuthConfig {
   /** Base URL every endpoint is resolved against. */
   baseUrl: string;
-  /** Forces https:// on an http:// base URL (the seed's `_USE_SSL`). */
+  /** Forces https:// on an http:// base URL (`WORKER_<NAME>_USE_SSL`). */
   useSsl: boolean;
   /** Largest response body read from the service; larger ones fail the job (ERR_PROTOCOL). */
   maxResponseBytes: number;

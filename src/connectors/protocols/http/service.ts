@@ -2,6 +2,7 @@ import type { Logger } from 'winston';
 import type { HealthResult } from '../../types.js';
 import { HttpClient } from './client.js';
 import { effectiveBaseUrl, httpAuth, type HttpServiceConfig } from './service-config.js';
+import { describeError } from '../../../logging/errors.js';
 
 /**
  * Per-request timeout of a sync call that is the whole job: a little longer than the job's
@@ -56,6 +57,6 @@ export async function probeHealth(
       detail: `GET ${target} answered HTTP ${response.status} in ${Date.now() - started} ms`,
     };
   } catch (error) {
-    return { healthy: false, detail: error instanceof Error ? error.message : String(error) };
+    return { healthy: false, detail: describeError(error) };
   }
 }

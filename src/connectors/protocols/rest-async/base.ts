@@ -1,7 +1,7 @@
 import type { Method } from 'got';
 import { abortStopsServiceWork } from '../../abort.js';
 import { abortableSleep } from '../../abortable-sleep.js';
-import { ProtocolError, RateLimitedError, ServiceFailedError } from '../../errors.js';
+import { ProtocolError, ServiceFailedError, hasErrorCode, rateLimitWaitMs } from '../../errors.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
@@ -9,8 +9,9 @@ import {
   probeHealth,
   type RestServiceOptions,
 } from '../http/service.js';
-import type { Capabilities, Connector, HealthResult, JobContext } from '../../types.js';
+import type { Connector, HealthResult, JobContext } from '../../types.js';
 import { isPlainObject } from '../../validate.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** Checkpoint key holding the service's id of the job (read back by a retried attempt). */
 export const EXTERNAL_JOB_ID = 'external_job_id';
@@ -33,6 +34,10 @@ export interface AsyncJobStatus {
 export interface RestAsyncOptions extends RestServiceOptions {
   /** Wait between status polls, milliseconds (a `Retry-After` on a poll overrides it once). */
   pollIntervalMs: number;
+  /** Path every job is POSTed to, below the base URL. */
+  submitEndpoint: string;
+  /** Method of the cancel call (default POST); the path comes from {@link RestAsyncConnector.getCancelEndpoint}. */
+  cancelMethod?: Method;
 }
 
 /** Replaces `{job_id}` in an endpoint template with the (URL-encoded) service job id. */
@@ -55,19 +60,18 @@ export function normaliseState(word: string): AsyncJobState | undefined {
 }
 
 /**
- * Base of connectors for submit → poll status → fetch result services (the seed's
- * RESTAsyncConnector). It owns the flow: submit, store the service's job id on the job
+ * Base of connectors for submit → poll status → fetch result services. It owns the flow: submit, store the service's job id on the job
  * (checkpoint), poll at the interval (honouring `Retry-After`), map the service's 0-100
  * progress into the job's, fail with the service's message, fetch the result, and on
  * cancel/timeout call the cancel endpoint. A retried attempt re-attaches to the job an
- * earlier attempt submitted instead of submitting again. Hooks (the seed's names):
- * {@link getSubmitEndpoint}, {@link getStatusEndpoint}, {@link getResultEndpoint},
- * {@link parseJobIdFromResponse}, {@link parseStatusFromResponse}, {@link parseResultFromResponse},
- * plus {@link parseJob}, {@link buildSubmitBody}, {@link getCancelEndpoint}.
+ * earlier attempt submitted instead of submitting again. Fixed endpoints are data in
+ * {@link RestAsyncOptions} (`submitEndpoint`, `cancelMethod`); the hooks compute:
+ * {@link parseJob}, {@link buildSubmitBody} and {@link getStatusEndpoint} are required;
+ * {@link getResultEndpoint}, {@link getCancelEndpoint}, {@link parseJobIdFromResponse},
+ * {@link parseStatusFromResponse} and {@link parseResultFromResponse} have defaults.
  */
 export abstract class RestAsyncConnector<TJob> implements Connector {
   abstract readonly name: string;
-  abstract readonly version: string;
   /** The one HTTP client of this connector's service. */
   protected readonly http: HttpClient;
 
@@ -77,9 +81,6 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
 
   /** Validates the job data; throw {@link InvalidInputError} naming the field. */
   protected abstract parseJob(data: unknown, ctx: JobContext): TJob;
-
-  /** Path the job is submitted to. */
-  protected abstract getSubmitEndpoint(job: TJob): string;
 
   /** JSON body of the submit call. */
   protected abstract buildSubmitBody(job: TJob, ctx: JobContext): unknown;
@@ -95,11 +96,6 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
   /** Path that cancels `jobId` on the service, if it has one. */
   protected getCancelEndpoint(_jobId: string): string | undefined {
     return undefined;
-  }
-
-  /** Method of the cancel call. */
-  protected getCancelMethod(): Method {
-    return 'POST';
   }
 
   /** The service's job id from the submit answer (default: `job_id`, then `id`). */
@@ -216,14 +212,12 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
     return probeHealth(this.http, this.options.healthEndpoint, signal);
   }
 
-  abstract getCapabilities(signal: AbortSignal): Promise<Capabilities>;
-
   private async submit(job: TJob, ctx: JobContext): Promise<string> {
     const service = this.options.service;
     ctx.progress({ progress: 2, status: 'submitting', message: `submitting to ${service}` });
     const response = await this.http.request({
       method: 'POST',
-      path: this.getSubmitEndpoint(job),
+      path: this.options.submitEndpoint,
       json: this.buildSubmitBody(job, ctx) ?? {},
       signal: ctx.signal,
     });
@@ -250,8 +244,8 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
           (status >= 200 && status < 300) || (reattaching && (status === 404 || status === 410)),
       });
     } catch (error) {
-      if (error instanceof RateLimitedError) {
-        return { kind: 'limited', wait: error.retryAfterMs ?? this.options.pollIntervalMs };
+      if (hasErrorCode(error, 'ERR_RATE_LIMITED')) {
+        return { kind: 'limited', wait: rateLimitWaitMs(error) ?? this.options.pollIntervalMs };
       }
       throw error;
     }
@@ -305,7 +299,7 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
     if (path === undefined) return;
     try {
       await this.http.request({
-        method: this.getCancelMethod(),
+        method: this.options.cancelMethod ?? 'POST',
         path,
         signal: AbortSignal.timeout(STOP_REQUEST_TIMEOUT_MS),
         timeoutMs: STOP_REQUEST_TIMEOUT_MS,
@@ -313,7 +307,7 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
       await ctx.log(`asked ${service} to cancel job ${jobId}`);
     } catch (error) {
       ctx.logger.warn(`could not cancel ${service} job ${jobId}`, {
-        error: error instanceof Error ? error.message : String(error),
+        error: describeError(error),
       });
     }
   }

@@ -1,8 +1,8 @@
 import type { Method } from 'got';
 import { abortKind } from '../../abort.js';
-import { InvalidInputError, ServiceTimeoutError } from '../../errors.js';
+import { ConnectorError, InvalidInputError, hasErrorCode } from '../../errors.js';
 import { HttpClient, type HttpResponse } from '../http/client.js';
-import type { Capabilities, Connector, HealthResult, JobContext } from '../../types.js';
+import type { Connector, HealthResult, JobContext } from '../../types.js';
 import { isPlainObject } from '../../validate.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
@@ -10,31 +10,52 @@ import {
   probeHealth,
   type RestServiceOptions,
 } from '../http/service.js';
+import { describeError } from '../../../logging/errors.js';
+
+/** Settings of the sync base beyond those of every REST service. */
+export interface RestSyncOptions extends RestServiceOptions {
+  /**
+   * Path of the call, below the base URL, when it is the same for every job. A connector
+   * whose path depends on the job overrides {@link RestSyncConnector.getEndpoint} instead.
+   */
+  endpoint?: string;
+}
 
 /**
- * Base of connectors that make one blocking HTTP call per job (the seed's RESTSyncConnector).
+ * Base of connectors that make one blocking HTTP call per job.
  * It owns the mechanics: the shared client (auth, USE_SSL, timeouts, size cap, error
  * classification), the job's abort signal on the call, an optional progress monitor
  * that runs while the call blocks, and telling the service to stop on cancel/timeout.
- * A subclass supplies the hooks: {@link parseJob}, {@link getEndpoint}, {@link getMethod},
- * {@link buildRequestBody}, {@link parseResponse}, and optionally
- * {@link monitorServiceProgress}, {@link stopServiceJob} and {@link getCapabilities}.
+ * A subclass supplies {@link parseJob} and {@link buildRequestBody}, and the path as
+ * `endpoint` in the options (or, when it depends on the job, by overriding
+ * {@link getEndpoint}); {@link getMethod} (POST) and {@link parseResponse} (the JSON) have
+ * defaults; it may add
+ * {@link monitorServiceProgress}, {@link stopServiceJob} and `getCapabilities`.
  */
 export abstract class RestSyncConnector<TJob> implements Connector {
   abstract readonly name: string;
-  abstract readonly version: string;
   /** The one HTTP client of this connector's service. */
   protected readonly http: HttpClient;
 
-  constructor(protected readonly options: RestServiceOptions) {
+  constructor(protected readonly options: RestSyncOptions) {
     this.http = createServiceClient(options);
   }
 
   /** Validates the job data; throw {@link InvalidInputError} naming the field. */
   protected abstract parseJob(data: unknown, ctx: JobContext): TJob;
 
-  /** Path of the call, below the base URL. */
-  protected abstract getEndpoint(job: TJob): string;
+  /** Path of the call, below the base URL (default: the `endpoint` option). */
+  protected getEndpoint(_job: TJob): string {
+    if (this.options.endpoint === undefined) {
+      // A connector bug, not bad input: caught by the connector's first test.
+      throw new ConnectorError(
+        'ERR_INTERNAL',
+        `${this.options.service} connector states no endpoint: pass \`endpoint\` to the base or override getEndpoint`,
+        false,
+      );
+    }
+    return this.options.endpoint;
+  }
 
   /** HTTP method of the call (default POST). GET/DELETE send the body as query parameters. */
   protected getMethod(_job: TJob): Method {
@@ -109,15 +130,13 @@ export abstract class RestSyncConnector<TJob> implements Connector {
     return probeHealth(this.http, this.options.healthEndpoint, signal);
   }
 
-  abstract getCapabilities(signal: AbortSignal): Promise<Capabilities>;
-
   private async runMonitor(job: TJob, ctx: JobContext, signal: AbortSignal): Promise<void> {
     try {
       await this.monitorServiceProgress?.(job, ctx, AbortSignal.any([signal, ctx.signal]));
     } catch (error) {
       if (!signal.aborted && !ctx.signal.aborted) {
         ctx.logger.debug('progress monitor stopped', {
-          error: error instanceof Error ? error.message : String(error),
+          error: describeError(error),
         });
       }
     }
@@ -131,7 +150,7 @@ export abstract class RestSyncConnector<TJob> implements Connector {
       );
     } catch (error) {
       ctx.logger.warn(`could not ask ${this.options.service} to stop the job`, {
-        error: error instanceof Error ? error.message : String(error),
+        error: describeError(error),
       });
     }
   }
@@ -143,7 +162,7 @@ export abstract class RestSyncConnector<TJob> implements Connector {
  * so the next attempt starts over and the old work would only hold the service).
  */
 function shouldStopService(signal: AbortSignal, error: unknown): boolean {
-  return signal.aborted || error instanceof ServiceTimeoutError;
+  return signal.aborted || hasErrorCode(error, 'ERR_SERVICE_TIMEOUT');
 }
 
 /** A flat JSON object as query parameters; anything else is bad input for a GET. */

@@ -1,10 +1,12 @@
 import type { Logger } from 'winston';
 import { abortReason } from '../../abort.js';
+import { coerceError } from '../../errors.js';
 import { HttpClient, authorizationHeader, type HttpAuth } from '../http/client.js';
-import type { Capabilities, Connector, ConnectorDeps, HealthResult, JobContext } from '../../types.js';
+import type { Connector, ConnectorDeps, HealthResult, JobContext } from '../../types.js';
 import type { WebSocketServiceConfig } from './config.js';
 import { ServiceSocket, safeUrl } from './socket.js';
 import { MessageStream } from './stream.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** Backoff of reconnect attempts while jobs are listening: 0.25 s doubling to 5 s, with jitter. */
 const RECONNECT_BASE_MS = 250;
@@ -20,20 +22,17 @@ const RECONNECT_MAX_MS = 5000;
  * missed by polling. With no job running, a dropped socket is simply reopened by the next
  * job. HTTP calls go through the shared {@link HttpClient} with the same credentials.
  *
- * Subclasses implement the seed's hooks: `webSocketPath` (where to connect),
- * `onConnect` (optional, after every (re)connect), `processServiceJob` (submit) and
- * `monitorServiceProgress` (follow to the end), plus `getCapabilities` and `checkHealth`.
+ * Subclasses implement `webSocketPath` (where to connect), `processServiceJob` (submit
+ * the job and follow it to its end through the stream) and `checkHealth`, and may add
+ * `getCapabilities`.
  */
 export abstract class WebSocketConnector<
   C extends WebSocketServiceConfig = WebSocketServiceConfig,
 > implements Connector {
   abstract readonly name: string;
-  abstract readonly version: string;
   /** HTTP client for the same service (base URL, auth, timeouts, error classification). */
   protected readonly http: HttpClient;
   protected readonly logger: Logger;
-  /** Times the socket was reopened after a drop (for capabilities and tests). */
-  protected reconnectCount = 0;
 
   private socket: ServiceSocket | undefined;
   private connecting: Promise<ServiceSocket> | undefined;
@@ -85,20 +84,11 @@ export abstract class WebSocketConnector<
   /** Path (and query) of the socket, e.g. `/ws?clientId=...`. */
   protected abstract webSocketPath(): string;
 
-  /** Hook: called after every successful (re)connect, before jobs see `reconnected`. */
-  protected onConnect(_socket: ServiceSocket, _reconnected: boolean): Promise<void> | void {}
-
-  /** Hook: validates the job, submits it to the service and (usually) calls `monitorServiceProgress`. */
+  /**
+   * Hook: validates the job, submits it to the service and follows it to its end (result,
+   * failure or abort), reading the service's frames from `stream`.
+   */
   protected abstract processServiceJob(ctx: JobContext, stream: MessageStream): Promise<unknown>;
-
-  /** Hook: follows submitted work to its end (result, failure or abort). */
-  protected abstract monitorServiceProgress(
-    ctx: JobContext,
-    stream: MessageStream,
-    serviceJobId: string,
-  ): Promise<unknown>;
-
-  abstract getCapabilities(signal: AbortSignal): Promise<Capabilities>;
 
   abstract checkHealth(signal: AbortSignal): Promise<HealthResult>;
 
@@ -144,7 +134,7 @@ export abstract class WebSocketConnector<
         },
         (error: unknown) => {
           signal.removeEventListener('abort', onAbort);
-          reject(error instanceof Error ? error : new Error(String(error)));
+          reject(coerceError(error));
         },
       );
     });
@@ -190,7 +180,6 @@ export abstract class WebSocketConnector<
     this.reconnectAttempt = 0;
     socket.onClose(reason => this.onSocketClosed(socket, reason));
     this.logger.debug(`${this.service} WebSocket open`, { url: safeUrl(url), reconnected });
-    await this.onConnect(socket, reconnected);
     if (reconnected) {
       for (const stream of this.streams) stream.push({ kind: 'reconnected' });
     }
@@ -224,12 +213,9 @@ export abstract class WebSocketConnector<
           this.connecting = undefined;
         });
         this.connecting.then(
-          () => {
-            this.reconnectCount++;
-            this.logger.info(`${this.service} WebSocket reopened`);
-          },
+          () => this.logger.info(`${this.service} WebSocket reopened`),
           (error: unknown) => {
-            this.logger.warn(`${this.service} WebSocket reconnect failed`, { error: String(error) });
+            this.logger.warn(`${this.service} WebSocket reconnect failed`, { error: describeError(error) });
             this.scheduleReconnect();
           },
         );

@@ -9,7 +9,7 @@ import {
 } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
 
-/** Settings every WebSocket-speaking connector has (DESIGN §4: HOST, PORT, USE_SSL, auth). */
+/** Settings every WebSocket-speaking connector has (HOST, PORT, USE_SSL, auth; docs/configuration.md). */
 export interface WebSocketServiceConfig extends CommonConnectorConfig, ServiceAuthConfig {
   /** Host name or IP of the service. */
   host: string;

@@ -105,6 +105,8 @@ export class ServiceSocket {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<ServiceSocket>((resolve, reject) => {
       const where = safeUrl(options.url);
+      // Structured facts on every failure: the service and the upgrade request's path.
+      const facts = { service, endpoint: `GET ${safePath(options.url)}` };
       const ws = new WebSocket(options.url, {
         headers: options.headers ?? {},
         handshakeTimeout: options.connectTimeoutMs,
@@ -135,12 +137,13 @@ export class ServiceSocket {
         const status = response.statusCode ?? 0;
         response.resume();
         const message = `${service} refused the WebSocket upgrade at ${where}: HTTP ${status}`;
+        const withStatus = { ...facts, status };
         if (status === 401 || status === 403) {
-          settle(new ServiceRejectedError(`${message} (check the username/password or API key)`));
+          settle(new ServiceRejectedError(`${message} (check the username/password or API key)`, withStatus));
         } else if (status >= 500 || status === 429 || status === 408) {
-          settle(new ServiceUnavailableError(message));
+          settle(new ServiceUnavailableError(message, withStatus));
         } else {
-          settle(new ServiceRejectedError(message));
+          settle(new ServiceRejectedError(message, withStatus));
         }
       });
       ws.once('error', error => {
@@ -148,6 +151,7 @@ export class ServiceSocket {
           settle(
             new ServiceTimeoutError(
               `${service} WebSocket at ${where} did not open within ${options.connectTimeoutMs} ms`,
+              { cause: error, ...facts },
             ),
           );
         } else {
@@ -155,7 +159,7 @@ export class ServiceSocket {
           settle(
             new ServiceUnavailableError(
               `${service} WebSocket unreachable at ${where}: ${code ?? error.message}`,
-              { cause: error },
+              { cause: error, ...facts },
             ),
           );
         }
@@ -183,12 +187,6 @@ export class ServiceSocket {
     }
     this.closeListeners.add(listener);
     return () => this.closeListeners.delete(listener);
-  }
-
-  /** Sends a JSON text frame. */
-  sendJson(value: unknown): void {
-    if (!this.open) throw new ServiceUnavailableError('WebSocket is not open');
-    this.ws.send(JSON.stringify(value));
   }
 
   /** Closes cleanly (close handshake, then a hard stop if the peer does not answer). */
@@ -223,6 +221,15 @@ export class ServiceSocket {
     for (const listener of this.closeListeners) listener(reason);
     this.closeListeners.clear();
     this.messageListeners.clear();
+  }
+}
+
+/** The path of a URL without its query (which may carry a client id or a token), for error facts. */
+function safePath(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return '(invalid URL)';
   }
 }
 

@@ -10,11 +10,11 @@ export type StreamEvent =
   | { kind: 'reconnected' };
 
 /**
- * A per-job queue of {@link StreamEvent}s, read with `next(timeoutMs)` or `for await`.
+ * A per-job queue of {@link StreamEvent}s, read with `next(timeoutMs)`.
  * Reading rejects with the signal's reason as soon as the signal aborts, so a job
  * waiting on a silent service can always be cancelled.
  */
-export class MessageStream implements AsyncIterable<StreamEvent> {
+export class MessageStream {
   private readonly buffer: StreamEvent[] = [];
   private waiter: ((event: StreamEvent | undefined) => void) | undefined;
   private closed = false;
@@ -79,16 +79,5 @@ export class MessageStream implements AsyncIterable<StreamEvent> {
     this.waiter = undefined;
     waiter?.(undefined);
     this.onClose();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
-    for (;;) {
-      const event = await this.next(2 ** 31 - 1);
-      if (event === undefined) {
-        if (this.closed) return;
-        continue;
-      }
-      yield event;
-    }
   }
 }

@@ -25,6 +25,7 @@ import {
 import type { Capabilities, JobContext } from '../../types.js';
 import { isPlainObject, type JsonObject } from '../../validate.js';
 import { a1111JobSchema } from './schema.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** Logged at start-up and shown by `emp-worker details a1111`. */
 export const VERSION = '1.0.0';
@@ -114,7 +115,6 @@ interface A1111Progress {
  */
 export class A1111Connector extends RestSyncConnector<A1111Job> {
   readonly name = 'a1111';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: A1111Config,
@@ -188,7 +188,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
       } catch (error) {
         if (signal.aborted) return;
         ctx.logger.debug('A1111 progress poll failed', {
-          error: error instanceof Error ? error.message : String(error),
+          error: describeError(error),
         });
         continue;
       }
@@ -272,7 +272,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
         isPlainObject(item) && typeof item[field] === 'string' ? [item[field]] : [],
       );
     } catch (error) {
-      return { error: error instanceof Error ? error.message : String(error) };
+      return { error: describeError(error) };
     }
   }
 }
@@ -280,6 +280,7 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
 /** Registry entry of the `a1111` connector. */
 export const a1111Connector = defineConnector<A1111Config>({
   name: 'a1111',
+  version: VERSION,
   description: 'AUTOMATIC1111 Stable Diffusion WebUI over /sdapi/v1 (WORKER_A1111_*)',
   configSchema,
   jobSchema: a1111JobSchema,

@@ -13,6 +13,7 @@ import {
   clip,
   describeNodeError,
   describePromptRejection,
+  firstNodeError,
   executionError,
   historyFailure,
   interruptedError,
@@ -22,6 +23,7 @@ import {
   type PromptState,
 } from './protocol.js';
 import { parseComfyJob, type ComfyJob } from './workflow.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** The checkpoint key holding the job's ComfyUI prompt id (read back on a retried attempt). */
 export const PROMPT_ID_KEY = 'prompt_id';
@@ -30,7 +32,7 @@ export const PROMPT_ID_KEY = 'prompt_id';
 const STOP_TIMEOUT_MS = 5000;
 
 /**
- * Runs API-format workflows on a stock ComfyUI (reference §1): one WebSocket per worker
+ * Runs API-format workflows on a stock ComfyUI (docs/connectors/comfyui.md): one WebSocket per worker
  * (a fixed `clientId`) shared by its jobs, `POST /prompt` with that `client_id`, progress
  * from the prompt's messages (filtered by `prompt_id`), outputs from `/history`.
  * It re-attaches to a prompt an earlier attempt submitted, polls when the socket drops
@@ -38,7 +40,6 @@ const STOP_TIMEOUT_MS = 5000;
  */
 export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
   readonly name = 'comfyui';
-  readonly version = VERSION;
   /** This worker's ComfyUI client id: messages of the prompts it submits come to its socket. */
   readonly clientId = randomUUID().replace(/-/g, '');
   private readonly viewHttp: HttpClient;
@@ -117,7 +118,14 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
     } catch {
       body = response.text;
     }
-    if (response.status === 400) throw new ServiceRejectedError(describePromptRejection(400, body));
+    if (response.status === 400) {
+      throw new ServiceRejectedError(describePromptRejection(400, body), {
+        service: 'ComfyUI',
+        endpoint: `POST ${this.config.apiPrefix}/prompt`,
+        status: 400,
+        ...firstNodeError(body),
+      });
+    }
     const returned = isPlainObject(body) ? body.prompt_id : undefined;
     if (typeof returned !== 'string' || returned === '') throw missingPromptId(body);
     if (returned !== proposedId) await ctx.checkpoint.set(PROMPT_ID_KEY, returned);
@@ -305,7 +313,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         await ctx.log(`removed prompt_id ${promptId} from ComfyUI's queue`);
       }
     } catch (error) {
-      ctx.logger.warn(`could not tell ComfyUI to stop prompt ${promptId}`, { error: String(error) });
+      ctx.logger.warn(`could not tell ComfyUI to stop prompt ${promptId}`, { error: describeError(error) });
     }
   }
 
@@ -321,7 +329,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         detail: `ComfyUI${version ? ` ${version}` : ''} at ${this.httpBaseUrl()} answers ${this.config.apiPrefix}/system_stats; ${devices.length} device(s)${devices.length ? `: ${devices.join(', ')}` : ''}`,
       };
     } catch (error) {
-      return { healthy: false, detail: error instanceof Error ? error.message : String(error) };
+      return { healthy: false, detail: describeError(error) };
     }
   }
 
@@ -358,7 +366,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
           .length,
       };
     } catch (error) {
-      return { ...capabilities, service_error: error instanceof Error ? error.message : String(error) };
+      return { ...capabilities, service_error: describeError(error) };
     }
   }
 

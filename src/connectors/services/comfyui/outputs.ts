@@ -1,6 +1,7 @@
 import type { HttpClient } from '../../protocols/http/client.js';
 import { isPlainObject, type JsonObject } from '../../validate.js';
 import type { HistoryEntry } from './protocol.js';
+import { describeError } from '../../../logging/errors.js';
 
 /** One output file as returned to the producer. */
 export interface OutputFile extends JsonObject {
@@ -11,7 +12,7 @@ export interface OutputFile extends JsonObject {
   url: string;
 }
 
-/** The connector's result (DESIGN §6). */
+/** The connector's result (`output` of the job's return value; docs/connectors/comfyui.md). */
 export interface ComfyOutput {
   prompt_id: string;
   /** node id → the node's UI output: `images`, `gifs`, `audio`, `text`, ... as ComfyUI reports them. */
@@ -123,7 +124,7 @@ async function inlineFile(file: OutputFile, budget: number, options: CollectOpti
     return response.body.length;
   } catch (error) {
     if (options.signal.aborted) throw error;
-    file.inline_skipped = `could not fetch it: ${error instanceof Error ? error.message : String(error)}`;
+    file.inline_skipped = `could not fetch it: ${describeError(error)}`;
     return 0;
   }
 }

@@ -3,7 +3,7 @@ import { isPlainObject, type JsonObject } from '../../validate.js';
 
 /**
  * ComfyUI's wire shapes, read defensively: every field not guaranteed on all versions
- * (reference §1.12 and §5) is optional, and shapes that changed (string vs object
+ * (several came in 2024-2025, see docs/connectors/comfyui.md) is optional, and shapes that changed (string vs object
  * `error`, list vs object `node_errors`) are both accepted.
  */
 
@@ -60,6 +60,13 @@ export function describePromptRejection(status: number, body: unknown): string {
   return `ComfyUI rejected the workflow (HTTP ${status}): ${clip(parts.join('; '), 1500)}`;
 }
 
+/** The id of the first node a `POST /prompt` rejection blames, as an error fact. */
+export function firstNodeError(body: unknown): { nodeId?: string } {
+  const nodeErrors = isPlainObject(body) ? body.node_errors : undefined;
+  const first = isPlainObject(nodeErrors) ? Object.keys(nodeErrors)[0] : undefined;
+  return first === undefined ? {} : { nodeId: first };
+}
+
 function hasNodeErrors(value: unknown): boolean {
   return isPlainObject(value) && Object.keys(value).length > 0;
 }
@@ -88,6 +95,7 @@ export function executionError(promptId: string, data: unknown): ConnectorError 
   const message = str(d.exception_message)?.trim() ?? '';
   return new ServiceFailedError(
     `ComfyUI execution error in node ${node}${type ? ` (${type})` : ''} of prompt ${promptId}: ${exception}${message ? `: ${clip(message, 800)}` : ''}`,
+    { service: 'ComfyUI', ...(node !== '?' ? { nodeId: node } : {}) },
   );
 }
 
@@ -98,6 +106,7 @@ export function interruptedError(promptId: string, data: unknown): ConnectorErro
   const type = str(d.node_type);
   return new ServiceFailedError(
     `ComfyUI prompt ${promptId} was interrupted${node ? ` at node ${node}${type ? ` (${type})` : ''}` : ''} (someone sent /interrupt)`,
+    { service: 'ComfyUI', ...(node ? { nodeId: node } : {}) },
   );
 }
 

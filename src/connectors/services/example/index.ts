@@ -80,7 +80,6 @@ export const lingoJobSchema = payloadSchema(
 /** Lingo translations as BullMQ jobs: `{ text, target_lang }` in, `{ text }` out. */
 export class LingoConnector extends RestAsyncConnector<LingoJob> {
   readonly name = 'lingo';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: LingoConfig,
@@ -91,6 +90,8 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
       http: config,
       requestTimeoutMs: 30_000,
       healthEndpoint: '/v2/ping',
+      submitEndpoint: '/v2/translations',
+      cancelMethod: 'DELETE',
       pollIntervalMs: config.pollInterval * 1000,
       logger,
     });
@@ -100,10 +101,6 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
   protected parseJob(data: unknown): LingoJob {
     const { text, target_lang: targetLang } = lingoJobSchema.parse(data);
     return { text, targetLang };
-  }
-
-  protected getSubmitEndpoint(): string {
-    return '/v2/translations';
   }
 
   protected buildSubmitBody(job: LingoJob): unknown {
@@ -120,10 +117,6 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
 
   protected override getCancelEndpoint(jobId: string): string {
     return fillJobId('/v2/translations/{job_id}', jobId);
-  }
-
-  protected override getCancelMethod(): 'DELETE' {
-    return 'DELETE';
   }
 
   /** Lingo nests its answers under `translation` and calls the id `uid`. */
@@ -173,6 +166,7 @@ function translationOf(body: unknown): Record<string, unknown> | undefined {
 /** Registry entry of the example connector. */
 export const lingoConnector = defineConnector<LingoConfig>({
   name: 'lingo',
+  version: VERSION,
   description: 'Lingo translations (the worked example of docs/writing-a-connector.md)',
   configSchema,
   jobSchema: lingoJobSchema,

@@ -1,5 +1,4 @@
 import type { Schema } from 'convict';
-import type { Method } from 'got';
 import type { Logger } from 'winston';
 import {
   commonConnectorSchema,
@@ -32,7 +31,7 @@ const jobSchema = jsonObjectJobSchema(
 /** Logged at start-up and shown by `emp-worker details rest_async`. */
 export const VERSION = '1.0.0';
 
-/** `rest_async` settings: `WORKER_REST_ASYNC_*` (DESIGN §4). */
+/** `rest_async` settings: `WORKER_REST_ASYNC_*` (docs/configuration.md). */
 export interface RestAsyncConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   submitEndpoint: string;
   /** Template with `{job_id}`. */
@@ -103,7 +102,6 @@ const configSchema: Schema<RestAsyncConfig> = {
  */
 export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
   readonly name = 'rest_async';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: RestAsyncConfig,
@@ -115,6 +113,8 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
       requestTimeoutMs: config.requestTimeout * 1000,
       healthEndpoint: config.healthEndpoint,
       pollIntervalMs: config.pollInterval * 1000,
+      submitEndpoint: config.submitEndpoint,
+      cancelMethod: config.cancelMethod,
       logger,
     });
   }
@@ -123,10 +123,6 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
     jobSchema.parse(data);
     // The producer's own object goes to the service: every key as given, none added by parsing.
     return data as JsonObject;
-  }
-
-  protected getSubmitEndpoint(): string {
-    return this.config.submitEndpoint;
   }
 
   protected buildSubmitBody(job: JsonObject, ctx: JobContext): unknown {
@@ -143,10 +139,6 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
 
   protected override getCancelEndpoint(jobId: string): string | undefined {
     return this.config.cancelEndpoint === '' ? undefined : fillJobId(this.config.cancelEndpoint, jobId);
-  }
-
-  protected override getCancelMethod(): Method {
-    return this.config.cancelMethod;
   }
 
   async getCapabilities(): Promise<Capabilities> {
@@ -168,6 +160,7 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
 /** Registry entry of the `rest_async` connector. */
 export const restAsyncConnector = defineConnector<RestAsyncConfig>({
   name: 'rest_async',
+  version: VERSION,
   description: 'Any submit → poll status → fetch result REST API (WORKER_REST_ASYNC_*)',
   configSchema,
   jobSchema,

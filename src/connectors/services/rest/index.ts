@@ -30,7 +30,7 @@ const jobSchema = jsonObjectJobSchema(
 /** Logged at start-up and shown by `emp-worker details rest`. */
 export const VERSION = '1.0.0';
 
-/** `rest` settings: `WORKER_REST_*` (DESIGN §4). */
+/** `rest` settings: `WORKER_REST_*` (docs/configuration.md). */
 export interface RestConfig extends CommonConnectorConfig, HttpServiceConfig, HealthEndpointConfig {
   /** Path every job is POSTed to. */
   endpoint: string;
@@ -54,7 +54,6 @@ const configSchema: Schema<RestConfig> = {
  */
 export class RestConnector extends RestSyncConnector<JsonObject> {
   readonly name = 'rest';
-  readonly version = VERSION;
 
   constructor(
     private readonly config: RestConfig,
@@ -65,6 +64,7 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
       http: config,
       requestTimeoutMs: wholeJobCallTimeoutMs(config.timeout),
       healthEndpoint: config.healthEndpoint,
+      endpoint: config.endpoint,
       logger,
     });
   }
@@ -73,10 +73,6 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
     jobSchema.parse(data);
     // The producer's own object goes to the service: every key as given, none added by parsing.
     return data as JsonObject;
-  }
-
-  protected getEndpoint(): string {
-    return this.config.endpoint;
   }
 
   protected buildRequestBody(job: JsonObject, ctx: JobContext): unknown {
@@ -98,6 +94,7 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
 /** Registry entry of the `rest` connector. */
 export const restConnector = defineConnector<RestConfig>({
   name: 'rest',
+  version: VERSION,
   description: 'Any JSON REST API, one blocking call per job (WORKER_REST_*)',
   configSchema,
   jobSchema,

@@ -50,7 +50,6 @@ interface SimulationJob {
 /** Simulated work: no service, just steps, progress and an optional failure. */
 export class SimulationConnector implements Connector {
   readonly name = 'simulation';
-  readonly version = VERSION;
 
   constructor(private readonly config: SimulationConfig) {}
 
@@ -101,6 +100,7 @@ export class SimulationConnector implements Connector {
 /** Registry entry of the simulation connector. */
 export const simulationConnector = defineConnector<SimulationConfig>({
   name: 'simulation',
+  version: VERSION,
   description: 'Simulated work with progress, for trying the worker without a service',
   configSchema,
   jobSchema: simulationJobSchema,
