@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deletePrefix } from '../test/helpers/redis.js';
+import { median } from './stats.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -135,11 +136,6 @@ async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }>
     await queue.close();
     await deletePrefix(redis, prefix);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 async function main(): Promise<void> {

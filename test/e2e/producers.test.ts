@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { cliEnv, startWorker } from '../helpers/cli.js';
 import { spawnCollecting, type Spawned } from '../helpers/processes.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, producerQueue, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 
 /** The examples of docs/producers.md, run as written against real worker processes and Redis. */
@@ -18,14 +18,7 @@ afterEach(async () => {
 });
 
 function queueFor(prefix: string): Queue {
-  const queue = new Queue('simulation', { connection: { url: REDIS_URL }, prefix });
-  cleanups.push(async () => {
-    await queue.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  });
-  return queue;
+  return producerQueue('simulation', prefix, cleanups);
 }
 
 async function worker(prefix: string): Promise<Spawned> {

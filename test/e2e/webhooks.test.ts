@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { cliEnv, startWorker } from '../helpers/cli.js';
 import type { Spawned } from '../helpers/processes.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { producerQueue, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished } from '../helpers/runtime.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -24,14 +24,8 @@ async function setup(plan?: Parameters<typeof startWebhookReceiver>[1]): Promise
   const prefix = uniquePrefix('webhooks');
   const secret = newWebhookSecret();
   const receiver = await startWebhookReceiver(secret, plan);
-  const queue = new Queue('simulation', { connection: { url: REDIS_URL }, prefix });
-  cleanups.push(async () => {
-    await receiver.close();
-    await queue.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  });
+  const queue = producerQueue('simulation', prefix, cleanups);
+  cleanups.push(() => receiver.close());
   const env = cliEnv(prefix, {
     WEBHOOK_SECRET: secret,
     WEBHOOK_ALLOW_PRIVATE_URLS: 'true',

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { Queue, QueueEvents } from 'bullmq';
 import { cliEnv, runCli, startWorker } from '../helpers/cli.js';
 import type { Spawned } from '../helpers/processes.js';
-import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, producerQueue, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 
 const spawned: Spawned[] = [];
@@ -13,14 +13,7 @@ afterEach(async () => {
 });
 
 function producer(prefix: string): Queue {
-  const queue = new Queue('simulation', { connection: { url: REDIS_URL }, prefix });
-  cleanups.push(async () => {
-    await queue.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  });
-  return queue;
+  return producerQueue('simulation', prefix, cleanups);
 }
 
 async function worker(prefix: string, env: Record<string, string> = {}): Promise<Spawned> {

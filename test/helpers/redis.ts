@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /** The Redis tests use. */
@@ -22,4 +23,19 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<void> 
     cursor = next;
     if (found.length > 0) await redis.del(...found);
   } while (cursor !== '0');
+}
+
+/**
+ * A producer queue on `prefix` for a test; its cleanup (pushed onto `cleanups`) closes it
+ * and deletes every key under the prefix.
+ */
+export function producerQueue(name: string, prefix: string, cleanups: Array<() => Promise<void>>): Queue {
+  const queue = new Queue(name, { connection: { url: REDIS_URL }, prefix });
+  cleanups.push(async () => {
+    await queue.close();
+    const redis = testRedis();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+  return queue;
 }
