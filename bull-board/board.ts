@@ -8,7 +8,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../src/config/index.js';
-import { CancelInputError, requestCancel, type CancelState } from '../src/jobs/cancel.js';
+import { CancelInputError, checkCancelTarget, requestCancel, type CancelState } from '../src/jobs/cancel.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
 import {
@@ -236,8 +236,17 @@ async function cancelRoute(
     res.status(405).json({ error: 'the board is read-only (BULL_BOARD_READ_ONLY); cancelling is disabled' });
     return;
   }
-  const queue = String(req.params.queue);
+  const queueName = String(req.params.queue);
   const jobId = String(req.params.id);
+  try {
+    checkCancelTarget(queueName, jobId);
+  } catch (error) {
+    res.status(400).json({ error: error instanceof CancelInputError ? error.message : 'bad request' });
+    return;
+  }
+  // skipMetasUpdate: asking about a queue that does not exist must not create it.
+  const queue = new Queue(queueName, { connection: deps.redis, prefix: deps.prefix, skipMetasUpdate: true });
+  queue.on('error', () => undefined);
   try {
     const outcome = await requestCancel({
       redis: deps.redis,
@@ -246,15 +255,13 @@ async function cancelRoute(
       jobId,
       reason: 'cancelled from the board API',
     });
-    deps.logger.info('cancel requested over HTTP', { queue, jobId, state: outcome.state });
+    deps.logger.info('cancel requested over HTTP', { queue: queueName, jobId, state: outcome.state });
     res.status(CANCEL_STATUS[outcome.state]).json({ jobId, state: outcome.state });
   } catch (error) {
-    if (error instanceof CancelInputError) {
-      res.status(400).json({ error: error.message });
-      return;
-    }
-    deps.logger.warn('cancel over HTTP failed', { queue, jobId, error: describeError(error) });
+    deps.logger.warn('cancel over HTTP failed', { queue: queueName, jobId, error: describeError(error) });
     res.status(503).json({ error: 'could not reach Redis to cancel the job; try again' });
+  } finally {
+    await queue.close().catch(() => undefined);
   }
 }
 

@@ -1,17 +1,22 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
-import { CancelInputError, requestCancel } from '../jobs/cancel.js';
+import { CancelInputError, checkCancelTarget, publishCancel, requestCancel } from '../jobs/cancel.js';
 import { createClientRedis } from '../redis/connection.js';
-import { CliError, EXIT } from './context.js';
+import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
 /** How long the CLI waits to see a running job end after the request. */
 const CONFIRM_TIMEOUT_MS = 30_000;
+/** How often, while waiting, the CLI re-reads the job's state. */
+const RECHECK_MS = 1000;
+/** Every this many re-reads that find the job still active, the request is sent again. */
+const REPUBLISH_EVERY = 5;
 
 /**
- * `emp-worker cancel <queue> <id>`: a waiting job is removed; a running one is aborted on
- * whichever replica runs it (Redis pub/sub, see src/jobs/cancel.ts), its connector tells
- * the service to stop, and the job fails with ERR_CANCELLED (no retry).
+ * `emp-worker cancel <queue> <id>`: the cancel protocol of src/jobs/cancel.ts (shared with
+ * the board's HTTP endpoint). A waiting job is removed; a running one is aborted on
+ * whichever replica runs it, its connector tells the service to stop, and the job fails
+ * with ERR_CANCELLED (no retry). The CLI then waits to see it end.
  */
 export async function cancelCommand(
   config: AppConfig,
@@ -20,27 +25,38 @@ export async function cancelCommand(
   reason: string,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
+  try {
+    checkCancelTarget(queueName, jobId);
+  } catch (error) {
+    if (error instanceof CancelInputError) throw new CliError(error.message, EXIT.usage);
+    throw error;
+  }
+  await ensureRedis(config);
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
+  // skipMetasUpdate: a cancel (of nothing, or of a mistyped queue) must not create the queue.
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+  queue.on('error', () => undefined);
   let events: QueueEvents | undefined;
-  let queue: Queue | undefined;
   try {
-    // Listening starts before the request so a job that ends at once is not missed.
-    const cancelling = (await peekState(config, connection, queueName, jobId)) === 'active';
-    if (cancelling) {
-      queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+    // Listening starts before the request, so a job that ends at once is not missed.
+    if ((await queue.getJobState(jobId)) === 'active') {
       events = new QueueEvents(queueName, {
         // Options, not an instance: BullMQ then owns the connection and closes it with the events.
         connection: { url: config.redis.url },
         prefix: config.queuePrefix,
       });
+      events.on('error', () => undefined);
       await events.waitUntilReady();
     }
-    const ended = events && queue ? waitForEnd(events, queue, jobId) : undefined;
+    const request = { queue: queueName, jobId, reason };
+    const ended = events
+      ? waitForEnd(events, queue, jobId, () => publishCancel(connection, config.queuePrefix, request))
+      : undefined;
     const outcome = await requestCancel({
       redis: connection,
       prefix: config.queuePrefix,
-      queue: queueName,
+      queue,
       jobId,
       reason,
     });
@@ -72,36 +88,25 @@ export async function cancelCommand(
     return EXIT.failure;
   } catch (error) {
     if (error instanceof CliError) throw error;
-    if (error instanceof CancelInputError) throw new CliError(error.message, EXIT.usage);
     throw new CliError(`could not cancel: ${describeError(error)}`);
   } finally {
     await events?.close();
-    await queue?.close();
+    await queue.close();
     connection.disconnect();
   }
 }
 
-/** The job's state now, without writing anything (undefined when there is no such job). */
-async function peekState(
-  config: AppConfig,
-  connection: ReturnType<typeof createClientRedis>,
-  queueName: string,
+/**
+ * Resolves with how the job ended, or undefined after {@link CONFIRM_TIMEOUT_MS}. Pub/sub
+ * delivers at most once, so while the job runs the request is repeated (a worker ignores a
+ * second abort); a job handed back to the queue meanwhile is removed.
+ */
+async function waitForEnd(
+  events: QueueEvents,
+  queue: Queue,
   jobId: string,
+  publish: () => Promise<number>,
 ): Promise<string | undefined> {
-  try {
-    const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
-    try {
-      const job = await queue.getJob(jobId);
-      return job ? await job.getState() : undefined;
-    } finally {
-      await queue.close();
-    }
-  } catch {
-    return undefined; // a bad name: requestCancel says what is wrong with it
-  }
-}
-
-async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Promise<string | undefined> {
   return new Promise<string | undefined>(resolve => {
     const done = (text: string | undefined): void => {
       clearTimeout(timer);
@@ -109,6 +114,7 @@ async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Pro
       resolve(text);
     };
     const timer = setTimeout(() => done(undefined), CONFIRM_TIMEOUT_MS);
+    let activeChecks = 0;
     events.on('failed', ({ jobId: id, failedReason }) => {
       if (id === jobId) done(`failed: ${failedReason}`);
     });
@@ -119,11 +125,20 @@ async function waitForEnd(events: QueueEvents, queue: Queue, jobId: string): Pro
       void queue
         .getJob(jobId)
         .then(async job => {
-          const state = await job?.getState();
-          if (state === 'failed') done(`failed: ${job?.failedReason ?? ''}`);
-          if (state === 'completed') done('completed before the cancel reached it');
+          if (!job) return done('was removed');
+          const state = await job.getState();
+          if (state === 'failed') return done(`failed: ${job.failedReason}`);
+          if (state === 'completed') return done('completed before the cancel reached it');
+          if (state === 'active') {
+            // A worker that heard the first request ignores the repeat (one log line each).
+            if (++activeChecks % REPUBLISH_EVERY === 0) await publish();
+            return;
+          }
+          // Handed back (a worker stopped, its service went down) or waiting for a retry.
+          await job.remove();
+          done(`was ${state} again; removed before it ran further`);
         })
         .catch(() => undefined);
-    }, 1000);
+    }, RECHECK_MS);
   });
 }

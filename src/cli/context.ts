@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import { secretValues, type AppConfig } from '../config/index.js';
-import { loadConfigWithConnectors } from '../connectors/registry.js';
-import { createLogger } from '../logging/logger.js';
-import type { Logger } from 'winston';
+import { loadConfig, type AppConfig } from '../config/index.js';
 import { describeError } from '../logging/errors.js';
+
+// Kept light on purpose: every command imports this module, so it loads no connector,
+// got, ws, winston or BullMQ (each command loads what it needs; see main.ts).
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -19,15 +19,20 @@ export class CliError extends Error {
   }
 }
 
-/** Loads `.env` (if present, without overriding the environment), then the validated config. */
-export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+/**
+ * Loads `.env` (if present, without overriding the environment), then the validated config.
+ * With `connectors`, every built-in connector's settings too (loads the connector registry,
+ * and with it every connector's code); without, only the global keys (enough for commands
+ * that never run a connector).
+ */
+export async function loadCliConfig(
+  options: { connectors: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AppConfig> {
   if (fs.existsSync('.env')) process.loadEnvFile('.env');
+  if (!options.connectors) return loadConfig(env);
+  const { loadConfigWithConnectors } = await import('../connectors/registry.js');
   return loadConfigWithConnectors(env);
-}
-
-/** The process logger for a loaded config, masking its secrets. */
-export function cliLogger(config: AppConfig): Logger {
-  return createLogger({ level: config.log.level, format: config.log.format, secrets: secretValues(config) });
 }
 
 /** Parses a JSON argument, naming it in the error. */
@@ -36,5 +41,19 @@ export function parseJsonArgument(text: string, what: string): unknown {
     return JSON.parse(text) as unknown;
   } catch (error) {
     throw new CliError(`${what} is not valid JSON: ${describeError(error)}`, EXIT.usage);
+  }
+}
+
+/**
+ * Fails fast, with the same one line `start` prints (REDIS_URL masked, how to start Redis),
+ * when Redis cannot be reached: without it a command would wait on reconnects forever.
+ */
+export async function ensureRedis(config: AppConfig): Promise<void> {
+  const { RedisUnavailableError, checkRedis } = await import('../redis/connection.js');
+  try {
+    await checkRedis(config.redis.url);
+  } catch (error) {
+    if (error instanceof RedisUnavailableError) throw new CliError(error.message, EXIT.failure);
+    throw error;
   }
 }

@@ -1,12 +1,17 @@
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { Queue, QueueEvents } from './bullmq.js';
+import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
 import { createClientRedis } from '../redis/connection.js';
-import { CliError, EXIT, parseJsonArgument } from './context.js';
+import { CliError, EXIT, ensureRedis, parseJsonArgument } from './context.js';
+import { readHeartbeats } from './status.js';
 import { describeError } from '../logging/errors.js';
 
 /** Options of `emp-worker enqueue`. */
 export interface EnqueueOptions {
   wait: boolean;
+  /** With `wait`: enqueue and wait even when no live worker serves the queue. */
+  waitForWorker: boolean;
   attempts: number;
   backoffMs: number;
   priority: number | undefined;
@@ -31,9 +36,25 @@ export async function enqueueCommand(
   output: Output = { out: process.stdout, err: process.stderr },
 ): Promise<number> {
   const data = parseJsonArgument(json, 'job data');
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    // Every connector takes an object; anything else would only fail later, on a worker.
+    throw new CliError(
+      `job data must be a JSON object such as '{"steps": 3}', got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : `a ${typeof data}`}`,
+      EXIT.usage,
+    );
+  }
+  await ensureRedis(config);
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
+  if (options.wait && !options.waitForWorker) {
+    // Checked before adding: a mistyped queue name then leaves nothing behind in Redis.
+    await refuseUnservedQueue(connection, config.queuePrefix, queueName).catch((error: unknown) => {
+      connection.disconnect();
+      throw error;
+    });
+  }
   const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
+  queue.on('error', () => undefined);
   let events: QueueEvents | undefined;
   try {
     if (options.wait) {
@@ -42,6 +63,8 @@ export async function enqueueCommand(
         connection: { url: config.redis.url },
         prefix: config.queuePrefix,
       });
+      // Reconnects are retried by ioredis; the state poll below notices what they hide.
+      events.on('error', () => undefined);
       await events.waitUntilReady();
     }
     const job = await queue.add(queueName, data, {
@@ -64,6 +87,27 @@ export async function enqueueCommand(
     await queue.close();
     connection.disconnect();
   }
+}
+
+/** Throws when no live worker (heartbeat, not stopping) serves `queueName`, naming the queues served. */
+async function refuseUnservedQueue(connection: Redis, prefix: string, queueName: string): Promise<void> {
+  const served = new Set<string>();
+  for (const worker of await readHeartbeats(connection, prefix)) {
+    if (worker.stopping) continue;
+    for (const connector of worker.connectors) served.add(connector.queue);
+  }
+  if (served.has(queueName)) return;
+  const list =
+    served.size === 0
+      ? 'no live worker at all'
+      : `live workers serve ${[...served]
+          .sort()
+          .map(q => `"${q}"`)
+          .join(', ')}`;
+  throw new CliError(
+    `no live worker serves queue "${queueName}" (${list}); nothing enqueued. ` +
+      'Start a worker for it (`npm start` with CONNECTORS), or pass --wait-for-worker to enqueue and wait anyway.',
+  );
 }
 
 /** Follows a job to its end; the exit code says how it ended. */
@@ -94,6 +138,24 @@ async function followJob(queue: Queue, events: QueueEvents, job: Job, output: Ou
           finish(EXIT.failure, `job ${jobId} failed: ${failedReason}\n`, output.err);
         } else bar.note(`attempt failed: ${failedReason}; BullMQ will retry it`);
       });
+    });
+    // Said out loud, so the bar moving backwards (a new attempt starts from 0) is explained.
+    events.on('waiting', ({ jobId: id, prev }) => {
+      if (id === jobId && prev === 'active') {
+        bar.note(
+          `job ${jobId} was handed back to the queue (a worker stopped or its service is down); waiting for a worker`,
+        );
+      }
+    });
+    events.on('stalled', ({ jobId: id }) => {
+      if (id === jobId) {
+        bar.note(`the worker running job ${jobId} stopped answering; the job goes back to the queue`);
+      }
+    });
+    events.on('delayed', ({ jobId: id, delay }) => {
+      if (id === jobId) {
+        bar.note(`job ${jobId} delayed until ${new Date(Number(delay)).toISOString()} before it runs again`);
+      }
     });
     events.on('removed', ({ jobId: id }) => {
       if (id === jobId) finish(EXIT.failure, `job ${jobId} was removed before it finished\n`, output.err);
@@ -159,8 +221,10 @@ export class ProgressBar {
     }
   }
 
+  /** Writes a line of its own; the next update redraws the bar even when unchanged. */
   note(text: string): void {
     this.end();
+    this.lastLine = '';
     this.stream.write(`${text}\n`);
   }
 

@@ -1,14 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/index.js';
-import { RedisUnavailableError } from '../redis/connection.js';
-import { cancelCommand } from './cancel.js';
 import { CliError, EXIT, loadCliConfig } from './context.js';
-import { detailsCommand } from './details.js';
-import { enqueueCommand } from './enqueue.js';
-import { schemaCommand } from './schema.js';
-import { startCommand } from './start.js';
-import { statusCommand } from './status.js';
 import { describeError } from '../logging/errors.js';
+
+// Each command is imported when it runs: `cancel` and `enqueue` then load BullMQ only, not
+// every connector with got, ws and winston (bench/cli-startup.ts measures the difference).
 
 const USAGE = `Usage: emp-worker <command> [options]
 
@@ -18,6 +14,7 @@ Commands:
   status                         live workers, their connectors and jobs; queue counts
   enqueue <queue> <json>         add a job (like any BullMQ producer)
       --wait                     follow it with a progress bar and print the result
+      --wait-for-worker          with --wait: keep waiting when no live worker serves the queue
       --attempts <n>             attempts before it fails for good (default 3)
       --backoff <ms>             first retry delay, doubled each time (default 5000)
       --priority <n>             BullMQ priority (1 = highest)
@@ -39,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         wait: { type: 'boolean', default: false },
+        'wait-for-worker': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         attempts: { type: 'string' },
         backoff: { type: 'string' },
@@ -59,31 +57,50 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   try {
-    // Needs no configuration or Redis: producers run it to learn the contract.
-    if (command === 'schema') return schemaCommand(args[0]);
-    const config = loadCliConfig();
     switch (command) {
-      case 'start':
+      case 'start': {
+        const config = await loadCliConfig({ connectors: true });
+        const { startCommand } = await import('./start.js');
         return await startCommand(config);
-      case 'details':
+      }
+      case 'details': {
+        const config = await loadCliConfig({ connectors: true });
+        const { detailsCommand } = await import('./details.js');
         return await detailsCommand(config, requireArg(args[0], 'connector'), values.json);
-      case 'status':
+      }
+      case 'status': {
+        // Connector settings name the queues the enabled connectors use.
+        const config = await loadCliConfig({ connectors: true });
+        const { statusCommand } = await import('./status.js');
         return await statusCommand(config, values.json);
-      case 'enqueue':
-        return await enqueueCommand(config, requireArg(args[0], 'queue'), requireArg(args[1], 'json'), {
+      }
+      case 'enqueue': {
+        const queue = requireArg(args[0], 'queue');
+        const json = requireArg(args[1], 'json');
+        const options = {
           wait: values.wait,
+          waitForWorker: values['wait-for-worker'],
           attempts: intOption(values.attempts, 'attempts', 3, 1),
           backoffMs: intOption(values.backoff, 'backoff', 5000, 0),
           priority: values.priority === undefined ? undefined : intOption(values.priority, 'priority', 0, 0),
           jobId: values['job-id'],
-        });
-      case 'cancel':
-        return await cancelCommand(
-          config,
-          requireArg(args[0], 'queue'),
-          requireArg(args[1], 'job id'),
-          values.reason ?? 'cancelled from the CLI',
-        );
+        };
+        const config = await loadCliConfig({ connectors: false });
+        const { enqueueCommand } = await import('./enqueue.js');
+        return await enqueueCommand(config, queue, json, options);
+      }
+      case 'cancel': {
+        const queue = requireArg(args[0], 'queue');
+        const jobId = requireArg(args[1], 'job id');
+        const config = await loadCliConfig({ connectors: false });
+        const { cancelCommand } = await import('./cancel.js');
+        return await cancelCommand(config, queue, jobId, values.reason ?? 'cancelled from the CLI');
+      }
+      case 'schema': {
+        // Needs no configuration or Redis: producers run it to learn the contract.
+        const { schemaCommand } = await import('./schema.js');
+        return schemaCommand(args[0]);
+      }
       default:
         throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
     }
@@ -92,9 +109,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${error.message}\n`);
       return EXIT.usage;
     }
-    if (error instanceof CliError || error instanceof RedisUnavailableError) {
+    if (error instanceof CliError) {
       process.stderr.write(`${error.message}\n`);
-      return error instanceof CliError ? error.exitCode : EXIT.failure;
+      return error.exitCode;
+    }
+    // `start` checks Redis inside the runtime; loaded only now, as every other command avoids it.
+    const { RedisUnavailableError } = await import('../redis/connection.js');
+    if (error instanceof RedisUnavailableError) {
+      process.stderr.write(`${error.message}\n`);
+      return EXIT.failure;
     }
     process.stderr.write(
       `emp-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

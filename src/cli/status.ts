@@ -1,9 +1,10 @@
-import { Queue } from 'bullmq';
+import { Queue } from './bullmq.js';
+import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';
 import { createClientRedis } from '../redis/connection.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
-import { CliError, EXIT } from './context.js';
+import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
 /** What `emp-worker status --json` prints. */
@@ -12,33 +13,33 @@ export interface StatusReport {
   queues: Record<string, Record<string, number>>;
 }
 
+/** Every live worker's heartbeat record under `prefix`, sorted by worker id. */
+export async function readHeartbeats(connection: Redis, prefix: string): Promise<HeartbeatRecord[]> {
+  const workers: HeartbeatRecord[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await connection.scan(cursor, 'MATCH', keys.heartbeatPattern(prefix), 'COUNT', 200);
+    cursor = next;
+    const values = found.length > 0 ? await connection.mget(found) : [];
+    for (const value of values) {
+      if (!value) continue;
+      try {
+        workers.push(JSON.parse(value) as HeartbeatRecord);
+      } catch {
+        // A record being rewritten or foreign: skip it.
+      }
+    }
+  } while (cursor !== '0');
+  return workers.sort((a, b) => a.id.localeCompare(b.id));
+}
+
 /** Reads every live heartbeat and the job counts of every queue they (or this config) use. */
 export async function readStatus(config: AppConfig): Promise<StatusReport> {
+  await ensureRedis(config);
   const connection = createClientRedis(config.redis.url);
   connection.on('error', () => undefined);
   try {
-    const workers: HeartbeatRecord[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await connection.scan(
-        cursor,
-        'MATCH',
-        keys.heartbeatPattern(config.queuePrefix),
-        'COUNT',
-        200,
-      );
-      cursor = next;
-      const values = found.length > 0 ? await connection.mget(found) : [];
-      for (const value of values) {
-        if (!value) continue;
-        try {
-          workers.push(JSON.parse(value) as HeartbeatRecord);
-        } catch {
-          // A record being rewritten or foreign: skip it.
-        }
-      }
-    } while (cursor !== '0');
-    workers.sort((a, b) => a.id.localeCompare(b.id));
+    const workers = await readHeartbeats(connection, config.queuePrefix);
     const queueNames = new Set<string>();
     for (const worker of workers) for (const connector of worker.connectors) queueNames.add(connector.queue);
     for (const name of config.enabledConnectors) {

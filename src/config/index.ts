@@ -89,12 +89,29 @@ function checkConnectorNames(
   );
 }
 
-/** The config as text with sensitive values masked (convict's own redaction). */
+/** Shown by {@link redactedConfig} for a sensitive key that has no value. */
+export const UNSET = '(not set)';
+
+/**
+ * The config as text with sensitive values masked (convict's own redaction); a sensitive
+ * key left empty shows {@link UNSET}, so "is my API key set?" has an answer.
+ */
 export function redactedConfig(appConfig: AppConfig): Record<string, unknown> {
   registerFormats();
   const config = convict<AppConfig>(schemaFor(appConfig), { env: {}, args: [] });
   config.load(appConfig);
-  return JSON.parse(config.toString()) as Record<string, unknown>;
+  const redacted = JSON.parse(config.toString()) as Record<string, unknown>;
+  const markUnset = (schemaNode: Record<string, unknown>, valueNode: unknown, out: unknown): void => {
+    if (!isRecord(out)) return;
+    for (const [key, child] of Object.entries(schemaNode)) {
+      if (!isRecord(child)) continue;
+      const childValue = isRecord(valueNode) ? valueNode[key] : undefined;
+      if (!('default' in child)) markUnset(child, childValue, out[key]);
+      else if (child.sensitive === true && (childValue === '' || childValue === undefined)) out[key] = UNSET;
+    }
+  };
+  markUnset(schemaFor(appConfig), appConfig, redacted);
+  return redacted;
 }
 
 /** Every value marked `sensitive` in the schema, for scrubbing logs. */

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { keys, type CancelRequest } from '../worker/keys.js';
 
@@ -44,7 +44,12 @@ export interface CancelTarget {
   /** A non-blocking connection; the caller owns it. */
   redis: Redis;
   prefix: string;
-  queue: string;
+  /**
+   * The job's queue, made by the caller with `skipMetasUpdate: true` (asking about a queue
+   * must not create it) after {@link checkCancelTarget}; the caller closes it. (The CLI
+   * loads BullMQ's classes its own lighter way, so this module imports none.)
+   */
+  queue: Queue;
   jobId: string;
   /** Recorded as the job's failure reason. */
   reason: string;
@@ -71,30 +76,30 @@ export function checkCancelTarget(queue: string, jobId: string): void {
  * until it knows the job exists, so a wrong queue or id never creates a key.
  */
 export async function requestCancel(target: CancelTarget): Promise<CancelOutcome> {
-  const { redis, prefix, queue: queueName, jobId, reason } = target;
-  checkCancelTarget(queueName, jobId);
-  // skipMetasUpdate: asking about a queue must not write its meta (or create it).
-  const queue = new Queue(queueName, { connection: redis, prefix, skipMetasUpdate: true });
-  try {
-    const job = await queue.getJob(jobId);
-    if (!job) return { jobId, state: 'not-found' };
-    const state = await job.getState();
-    if (state === 'completed' || state === 'failed') return { jobId, state, previousState: state };
-    if (state !== 'active') {
-      try {
-        await job.remove();
-        return { jobId, state: 'removed', previousState: state };
-      } catch {
-        // It became active (locked) meanwhile: cancel it as a running job.
-      }
+  const { redis, prefix, queue, jobId, reason } = target;
+  checkCancelTarget(queue.name, jobId);
+  const job = await queue.getJob(jobId);
+  if (!job) return { jobId, state: 'not-found' };
+  const state = await job.getState();
+  if (state === 'completed' || state === 'failed') return { jobId, state, previousState: state };
+  if (state !== 'active') {
+    try {
+      await job.remove();
+      return { jobId, state: 'removed', previousState: state };
+    } catch {
+      // It became active (locked) meanwhile: cancel it as a running job.
     }
-    await redis.set(keys.cancelMarker(prefix, queueName, jobId), reason, 'EX', CANCEL_MARKER_TTL_S);
-    const request: CancelRequest = { queue: queueName, jobId, reason };
-    const listeners = await redis.publish(keys.cancelChannel(prefix), JSON.stringify(request));
-    return { jobId, state: 'cancelling', previousState: state, listeners };
-  } finally {
-    await queue.close();
   }
+  // The marker first: a replica that starts the job after the request (a restart, or a
+  // worker that missed the message) still finds it.
+  await redis.set(keys.cancelMarker(prefix, queue.name, jobId), reason, 'EX', CANCEL_MARKER_TTL_S);
+  const listeners = await publishCancel(redis, prefix, { queue: queue.name, jobId, reason });
+  return { jobId, state: 'cancelling', previousState: state, listeners };
+}
+
+/** Publishes a cancel request (again: pub/sub delivers at most once; a worker ignores a repeat). */
+export function publishCancel(redis: Redis, prefix: string, request: CancelRequest): Promise<number> {
+  return redis.publish(keys.cancelChannel(prefix), JSON.stringify(request));
 }
 
 /** Most cancel requests a worker process remembers (oldest forgotten first). */

@@ -65,7 +65,7 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<RedisCh
     } catch (error) {
       throw new RedisUnavailableError(
         `Cannot reach Redis at ${safeRedisUrl(url)} (REDIS_URL): ${describeError(cause ?? error).replace(/\.+$/, '')}. ` +
-          'Start one (e.g. `redis-server` or `docker compose up -d redis`) or point REDIS_URL at yours.',
+          'Start one (e.g. `redis-server` or `docker run -d -p 6379:6379 redis:7`) or point REDIS_URL at yours.',
         { cause: cause ?? error },
       );
     }

@@ -43,5 +43,8 @@ export function failureReason(error: ConnectorError): string {
 export function toBullmqError(error: ConnectorError): Error {
   const reason = failureReason(error);
   const bullError = error.retryable ? new Error(reason, { cause: error }) : new UnrecoverableError(reason);
+  // BullMQ keeps `stack` as the job's stacktrace (shown in Bull Board): keep the reason of
+  // each attempt there, not a trace through our own code.
+  bullError.stack = reason;
   return bullError;
 }

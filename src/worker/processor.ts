@@ -54,10 +54,10 @@ export interface ProcessorDeps {
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
   /**
-   * A cancel request heard for this job before it ran here (it was waiting, or being
-   * fetched when the request came): the reason, taken once. Answered from memory.
+   * A cancel request heard for this job (by its {@link activeJobKey}) before it ran here:
+   * it was waiting, or being fetched when the request came. The reason, taken once, from memory.
    */
-  takeEarlyCancel?: (key: string) => string | undefined;
+  takeEarlyCancel?: (activeKey: string) => string | undefined;
   /** Completion webhooks; absent when WEBHOOK_SECRET is empty (then a job's `webhook` fails it). */
   webhooks?: { config: WebhookConfig; outbox: WebhookOutbox | undefined };
 }
@@ -108,15 +108,29 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       startedAt,
       abort,
     });
+    // A cancel for a job not active yet (waiting, or being fetched when it was published) was
+    // kept by the runtime, so it is read from memory here instead of a Redis call per job.
+    const earlyCancel = deps.takeEarlyCancel?.(activeKey);
+    if (earlyCancel !== undefined) abort({ kind: 'cancel', reason: earlyCancel });
     const timeoutTimer = setTimeout(
       () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
       deps.timeoutSeconds * 1000,
     );
 
+    // Milestone lines for Bull Board's log tab, only for jobs long enough to show progress:
+    // they ride along with the first progress write, so a quick job costs Redis nothing extra.
+    let startLogged = false;
     const reporter = new ProgressReporter(
       connector.name,
       deps.progressMinIntervalMs,
-      progress => job.updateProgress(progress),
+      async progress => {
+        if (startLogged) return job.updateProgress(progress);
+        startLogged = true;
+        await Promise.all([
+          job.log(`started on ${job.processedBy ?? 'a worker'} (attempt ${job.attemptsMade + 1})`),
+          job.updateProgress(progress),
+        ]);
+      },
       error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
@@ -127,8 +141,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       const { checkpoint, cancelled } = restarted
         ? await loadRestartState(deps, job, jobId)
         : { checkpoint: {}, cancelled: undefined };
-      const early = cancelled ?? deps.takeEarlyCancel?.(activeKey);
-      if (early !== undefined) abort({ kind: 'cancel', reason: early });
+      if (cancelled !== undefined) abort({ kind: 'cancel', reason: cancelled });
       if (restarted) {
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
@@ -167,6 +180,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       succeeded = true;
       await reporter.finish(true);
+      if (startLogged) {
+        await job.log(
+          `completed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; output: ${summarizeOutput(output)}`,
+        );
+      }
       meters.completed.inc();
       return result;
     } catch (thrown) {
@@ -278,6 +296,26 @@ async function loadRestartState(
     }
   }
   return { checkpoint, cancelled: cancelled ?? undefined };
+}
+
+/**
+ * The shape of a job's output for its log: types, sizes and key names, never values (an
+ * output may be megabytes of base64, or carry something the log should not repeat).
+ */
+export function summarizeOutput(value: unknown): string {
+  const shape = (item: unknown): string => {
+    if (item === null) return 'null';
+    if (Array.isArray(item)) return `array(${item.length})`;
+    if (typeof item === 'string') return `string(${item.length} chars)`;
+    if (typeof item === 'object') return `object(${Object.keys(item).length} keys)`;
+    return typeof item;
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return shape(value);
+  const entries = Object.entries(value);
+  const shown = entries
+    .slice(0, 10)
+    .map(([key, item]) => `${JSON.stringify(key.slice(0, 40))}: ${shape(item)}`);
+  return `{ ${shown.join(', ')}${entries.length > 10 ? `, … ${entries.length - 10} more` : ''} }`;
 }
 
 function checkDataSize(data: unknown, maxBytes: number): void {

@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
-import { waitUntil } from '../helpers/runtime.js';
+import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 import { startHttpServer } from '../helpers/http-server.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { expectExit, runCli, type CliRun } from '../helpers/cli.js';
 import { startFakeRest, type FakeRestServer } from '../fakes/rest/server.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 
@@ -114,9 +114,20 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
   });
 
   test('rest: bad job data fails at once naming the field', async () => {
+    // The CLI refuses it before it reaches Redis ...
     const result = await cli(['enqueue', 'rest', '[1,2]', '--wait'], env);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/failed: ERR_INVALID_INPUT: job data: expected object, got an array/);
+    expectExit(result, 2);
+    expect(result.stderr).toMatch(/^job data must be a JSON object such as .*, got an array$/m);
+    // ... and a worker fails it from any other producer, without retry.
+    const queue = new Queue('rest', { connection: { url: REDIS_URL }, prefix });
+    try {
+      const job = await queue.add('rest', [1, 2], { attempts: 3 });
+      const finished = await waitForFinished(queue, job.id ?? '');
+      expect(finished.failedReason).toBe('ERR_INVALID_INPUT: job data: expected object, got an array');
+      expect(finished.attemptsMade).toBe(1);
+    } finally {
+      await queue.close();
+    }
   });
 
   test("cancel a1111 <id> reaches A1111's /sdapi/v1/interrupt and the job fails as cancelled", async () => {

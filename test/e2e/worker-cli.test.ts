@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { Queue, QueueEvents } from 'bullmq';
 import { cliEnv, runCli, startWorker } from '../helpers/cli.js';
 import type { Spawned } from '../helpers/processes.js';
-import { REDIS_URL, producerQueue, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, producerQueue, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 
 const spawned: Spawned[] = [];
@@ -19,6 +19,8 @@ function producer(prefix: string): Queue {
 async function worker(prefix: string, env: Record<string, string> = {}): Promise<Spawned> {
   const proc = await startWorker(cliEnv(prefix, env));
   spawned.push(proc);
+  // A worker writes its queue's meta and a heartbeat even when no test adds a job.
+  cleanups.push(() => removePrefix(prefix));
   return proc;
 }
 

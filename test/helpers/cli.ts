@@ -31,6 +31,8 @@ export interface CliRun {
   stderr: string;
   /** stdout and stderr interleaved as they arrived. */
   output: string;
+  /** Killed because it ran longer than the caller allowed. */
+  timedOut: boolean;
 }
 
 /** Runs `emp-worker <args>` to the end (killed after `timeoutMs`). */
@@ -40,10 +42,26 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs =
   let stderr = '';
   proc.child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   proc.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.child.kill('SIGKILL');
+  }, timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);
-  return { code, stdout, stderr, output: proc.output() };
+  return { code, stdout, stderr, output: proc.output(), timedOut };
+}
+
+/**
+ * Asserts a run's exit code; on a mismatch the failure shows what the CLI printed (a bare
+ * `expect(code).toBe(0)` would show only the two numbers).
+ */
+export function expectExit(run: CliRun, expected: number): void {
+  if (run.code === expected) return;
+  const how = run.timedOut ? 'was killed after its timeout' : `exited ${String(run.code)}`;
+  throw new Error(
+    `emp-worker ${how}, expected exit ${expected}.\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`,
+  );
 }
 
 /** Starts a worker and waits for its `ready` line. */

@@ -5,9 +5,15 @@ import { Redis } from 'ioredis';
 /** The Redis tests use. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * Tags every prefix of one jest run (set by the global setup), so the global teardown can
+ * check that this run left nothing behind while other runs share the same Redis.
+ */
+export const RUN_TAG = process.env.EMPTEST_RUN ?? 'adhoc';
+
 /** A prefix no other test uses, so tests never see each other's queues. */
 export function uniquePrefix(label = 't'): string {
-  return `emptest-${label}-${randomUUID().slice(0, 8)}`;
+  return `emptest-${RUN_TAG}-${label}-${randomUUID().slice(0, 8)}`;
 }
 
 /** A plain connection for assertions; close it with `.quit()`. */
@@ -25,6 +31,16 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<void> 
   } while (cursor !== '0');
 }
 
+/** Deletes every key under a prefix on a connection of its own (for cleanups). */
+export async function removePrefix(prefix: string): Promise<void> {
+  const redis = testRedis();
+  try {
+    await deletePrefix(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
+}
+
 /**
  * A producer queue on `prefix` for a test; its cleanup (pushed onto `cleanups`) closes it
  * and deletes every key under the prefix.
@@ -33,9 +49,7 @@ export function producerQueue(name: string, prefix: string, cleanups: Array<() =
   const queue = new Queue(name, { connection: { url: REDIS_URL }, prefix });
   cleanups.push(async () => {
     await queue.close();
-    const redis = testRedis();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
+    await removePrefix(prefix);
   });
   return queue;
 }

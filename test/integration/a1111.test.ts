@@ -7,6 +7,7 @@ import {
 import { createLogger } from '../../src/logging/logger.js';
 import { startRuntime, testConfig, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { startHttpServer, type TestServer } from '../helpers/http-server.js';
+import { expectExit } from '../helpers/cli.js';
 import { runCli } from '../helpers/rest-cli.js';
 import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 
@@ -15,6 +16,13 @@ const silent = createLogger({ level: 'silent', format: 'json' });
 
 describe('a1111 connector through a real worker runtime', () => {
   let fake: FakeA1111Server;
+  const a1111Env = (): Record<string, string> => ({
+    CONNECTORS: 'a1111',
+    WORKER_A1111_BASE_URL: fake.url,
+    WORKER_A1111_USERNAME: 'emp',
+    WORKER_A1111_PASSWORD: PASSWORD,
+    WORKER_A1111_PROGRESS_INTERVAL: '0.05',
+  });
   let elsewhere: TestServer;
   let elsewhereHits = 0;
   let harness: RuntimeHarness;
@@ -24,14 +32,7 @@ describe('a1111 connector through a real worker runtime', () => {
       elsewhereHits++;
       res.end('{}');
     });
-    harness = await startRuntime({
-      CONNECTORS: 'a1111',
-      WORKER_A1111_BASE_URL: fake.url,
-      WORKER_A1111_USERNAME: 'emp',
-      WORKER_A1111_PASSWORD: PASSWORD,
-      WORKER_A1111_TIMEOUT: '2',
-      WORKER_A1111_PROGRESS_INTERVAL: '0.05',
-    });
+    harness = await startRuntime({ ...a1111Env(), WORKER_A1111_TIMEOUT: '2' });
   });
   afterAll(async () => {
     await harness.close();
@@ -179,22 +180,30 @@ describe('a1111 connector through a real worker runtime', () => {
   });
 
   test('cancel reaches /sdapi/v1/interrupt and the job fails as cancelled', async () => {
-    const interruptsBefore = fake.interrupts;
-    // Earlier jobs' calls run on inside A1111 until their interrupt lands: start from an idle fake,
-    // so the generation /progress shows is this job's.
-    await waitUntil(() => fake.inFlight === 0, 10_000, 'earlier generations to end');
-    const busyBefore = fake.busyProgressAnswers;
-    const queue = harness.queue('a1111');
-    const job = await queue.add('a1111', { payload: { prompt: 'cancel me', steps: 1000 } });
-    await waitUntil(() => fake.busyProgressAnswers > busyBefore, 5_000, "this job's generation running");
-    const result = await runCli(
-      ['cancel', 'a1111', job.id ?? '', '--reason', 'changed my mind'],
-      harness.prefix,
-    );
-    const out = [result.stdout];
-    expect(result.code).toBe(0);
-    expect(out.join('')).toContain('failed: ERR_CANCELLED: cancelled: changed my mind');
-    expect(fake.interrupts).toBe(interruptsBefore + 1);
+    // A runtime of its own, with a job timeout that cannot fire before the cancel arrives
+    // however slowly the CLI starts on a loaded machine (the shared one times out at 2 s).
+    const patient = await startRuntime({ ...a1111Env(), WORKER_A1111_TIMEOUT: '600' });
+    try {
+      // Earlier jobs' calls run on inside A1111 until their interrupt lands: start from an idle
+      // fake, so the generation that reports sampling progress is this job's.
+      await waitUntil(() => fake.inFlight === 0, 30_000, 'earlier generations to end');
+      const interruptsBefore = fake.interrupts;
+      const events = await patient.events('a1111');
+      const jobId = 'cancel-me';
+      const sampling = new Promise<void>(resolve => {
+        events.on('progress', ({ jobId: id, data }) => {
+          if (id === jobId && (data as { status?: unknown }).status === 'sampling') resolve();
+        });
+      });
+      await patient.queue('a1111').add('a1111', { payload: { prompt: 'cancel me', steps: 5000 } }, { jobId });
+      await sampling;
+      const result = await runCli(['cancel', 'a1111', jobId, '--reason', 'changed my mind'], patient.prefix);
+      expectExit(result, 0);
+      expect(result.stdout).toContain('failed: ERR_CANCELLED: cancelled: changed my mind');
+      expect(fake.interrupts).toBe(interruptsBefore + 1);
+    } finally {
+      await patient.close();
+    }
   });
 
   test('an interrupt by another client of A1111 fails the attempt (retryable) instead of returning partial images', async () => {

@@ -85,7 +85,7 @@ export class SimulationConnector implements Connector {
   }
 
   private parse(data: unknown): SimulationJob {
-    const body = simulationJobSchema.parse(data ?? {});
+    const body = simulationJobSchema.parse(data);
     const steps = body.steps ?? Math.min(MAX_STEPS, this.config.steps);
     const durationMs =
       body.duration_ms ?? Math.min(MAX_DURATION_MS, Math.round(this.config.processingTime * 1000));
