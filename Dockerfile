@@ -13,9 +13,13 @@ RUN npm run build
 
 # --- runtime: production dependencies and compiled code only, non-root -------------
 FROM node:20-bookworm-slim AS runtime
+# Inside a container every interface is the container's own: listen on all of them so the
+# published ports and health checks reach the servers (the defaults outside are 127.0.0.1).
 ENV NODE_ENV=production \
     LOG_FORMAT=json \
-    WORKER_HTTP_PORT=8080
+    WORKER_HTTP_PORT=8080 \
+    WORKER_HTTP_HOST=0.0.0.0 \
+    BULL_BOARD_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force

@@ -29,7 +29,7 @@ export interface BoardOptions {
   secrets: readonly string[];
   /** Port to listen on; defaults to `config.board.port` (0 picks a free one, for tests). */
   port?: number;
-  /** Interface to listen on (default: all). */
+  /** Interface to listen on; defaults to `config.board.host`. */
   host?: string;
 }
 
@@ -176,7 +176,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
 
   let server: http.Server;
   try {
-    server = await listen(app, options.port ?? board.port, options.host);
+    server = await listen(app, options.port ?? board.port, options.host ?? board.host);
   } catch (error) {
     // Port taken or not allowed: let go of Redis and the timer so the caller can exit cleanly.
     clearInterval(timer);
@@ -185,7 +185,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${options.host ?? 'localhost'}:${port}${basePath === '/' ? '/' : `${basePath}/`}`;
+  const url = `http://${displayHost(options.host ?? board.host)}:${port}${basePath === '/' ? '/' : `${basePath}/`}`;
   logger.info(`Bull Board on ${url}`, {
     port,
     queues: [...shown.keys()],
@@ -271,10 +271,16 @@ function normaliseBasePath(path: string): string {
   return trimmed === '' ? '/' : trimmed;
 }
 
-/** Listens on `host` (default: every interface, IPv6 and IPv4 where available). */
-function listen(app: express.Express, port: number, host: string | undefined): Promise<http.Server> {
+/** Listens on `host` only (BULL_BOARD_HOST). */
+function listen(app: express.Express, port: number, host: string): Promise<http.Server> {
   return new Promise((resolve, reject) => {
     const done = (error?: Error): void => (error ? reject(error) : resolve(server));
-    const server = host === undefined ? app.listen(port, done) : app.listen(port, host, done);
+    const server = app.listen(port, host, done);
   });
+}
+
+/** The host of the board's URL: `localhost` for "every interface", IPv6 literals in brackets. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
 }

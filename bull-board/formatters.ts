@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH, TOO_DEEP_MARKER } from '../src/json/depth.js';
 import { redactValue } from '../src/logging/logger.js';
 
 /** Strings at least this long that are entirely base64 (or a base64 data: URL) are shortened. */
@@ -64,12 +65,18 @@ export function shortenBase64(text: string): string {
   return `${SHORTENED_MARKER}${kind}${decodedSize(compact.length)}: ${compact.slice(0, BASE64_KEEP)}…]`;
 }
 
-/** Deep copy with secret-looking keys masked and big base64 strings shortened. */
+/**
+ * Deep copy with secret-looking keys masked and big base64 strings shortened; values
+ * nested deeper than {@link MAX_JSON_DEPTH} become a marker (the page serialises what we
+ * return, and hostile data can be nested deep enough to overflow the stack).
+ */
 function maskAndShorten(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return shortenBase64(value);
-  if (depth > 8 || typeof value !== 'object' || value === null) return value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_JSON_DEPTH) return TOO_DEEP_MARKER;
   if (Array.isArray(value)) return value.map(item => maskAndShorten(item, depth + 1));
-  const out: Record<string, unknown> = {};
+  // Null prototype: a "__proto__" key is shown as data, not used to set a prototype.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [key, child] of Object.entries(value)) {
     out[key] = SECRET_KEY_PART.test(key) && child ? REDACTED_MARKER : maskAndShorten(child, depth + 1);
   }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { loadConfig, type AppConfig } from '../config/index.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { describeError } from '../logging/errors.js';
 
 // Kept light on purpose: every command imports this module, so it loads no connector,
@@ -35,13 +36,21 @@ export async function loadCliConfig(
   return loadConfigWithConnectors(env);
 }
 
-/** Parses a JSON argument, naming it in the error. */
+/** Parses a JSON argument, naming it in the error; data nested too deeply for a worker is refused here. */
 export function parseJsonArgument(text: string, what: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new CliError(`${what} is not valid JSON: ${describeError(error)}`, EXIT.usage);
   }
+  if (nestingExceeds(value)) {
+    throw new CliError(
+      `${what} is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
+      EXIT.usage,
+    );
+  }
+  return value;
 }
 
 /**

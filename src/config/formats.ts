@@ -8,6 +8,7 @@ export const formats = {
   redisUrl: 'redis-url',
   httpUrl: 'http-url',
   boolean: 'strict-boolean',
+  listenHost: 'listen-host',
 } as const;
 
 /** A format's check: throws an Error whose message says what the value must be. */
@@ -90,6 +91,15 @@ export function registerFormats(): void {
       if (typeof value !== 'string') return value;
       if (value.trim() === '') return null;
       return /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+    },
+  });
+  addFormat({
+    name: formats.listenHost,
+    // An IP literal or a host name, nothing else (no port, no scheme).
+    validate(value: unknown) {
+      if (typeof value !== 'string' || !/^([0-9a-fA-F:.]+|[A-Za-z0-9.-]+)$/.test(value)) {
+        throw new Error('must be an interface address such as 127.0.0.1, 0.0.0.0 or ::');
+      }
     },
   });
   addFormat({

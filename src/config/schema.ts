@@ -10,7 +10,7 @@ export interface AppConfig {
   enabledConnectors: string[];
   log: { level: string; format: 'json' | 'pretty' };
   workerId: string;
-  http: { port: number | null };
+  http: { port: number | null; host: string };
   shutdownTimeout: number;
   progressMinIntervalMs: number;
   heartbeatInterval: number;
@@ -35,6 +35,8 @@ export interface AppConfig {
 /** Settings of the Bull Board server (bull-board/server.ts). */
 export interface BoardConfig {
   port: number;
+  /** Interface the board listens on (127.0.0.1: this machine only). */
+  host: string;
   username: string;
   /** Empty: the server makes one up at start-up and prints it once. */
   password: string;
@@ -162,6 +164,12 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         default: null,
         env: 'WORKER_HTTP_PORT',
       },
+      host: {
+        doc: 'Interface /healthz, /readyz and /metrics listen on: 127.0.0.1 (this machine only; /metrics has no auth) or 0.0.0.0 (every interface, as in the Docker image).',
+        format: formats.listenHost,
+        default: '127.0.0.1',
+        env: 'WORKER_HTTP_HOST',
+      },
     },
     shutdownTimeout: {
       doc: 'Seconds running jobs get to finish after SIGTERM before they are handed back to the queue.',
@@ -237,6 +245,12 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         format: 'port',
         default: 3000,
         env: 'BULL_BOARD_PORT',
+      },
+      host: {
+        doc: 'Interface Bull Board listens on: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface, as in the Docker image and docker-compose.yml).',
+        format: formats.listenHost,
+        default: '127.0.0.1',
+        env: 'BULL_BOARD_HOST',
       },
       username: {
         doc: 'Basic-auth user name of Bull Board.',

@@ -102,11 +102,26 @@ export class ServiceRejectedError extends ConnectorError {
   }
 }
 
+/** Options of {@link ServiceUnavailableError}. */
+export interface ServiceUnavailableOptions extends ConnectorErrorOptions {
+  /**
+   * The failure says the service is down and the job's request was not taken on:
+   * connection refused, DNS failure, a reset before the request was sent or of a reused
+   * keep-alive connection before any answer, HTTP 502/503/504,
+   * a WebSocket that would not open. The worker then re-checks health and, when the
+   * service is down, hands the job back without using an attempt (src/worker/processor.ts).
+   */
+  serviceDown?: boolean;
+}
+
 /** The service could not be reached or answered 5xx, or the connection was lost. */
 export class ServiceUnavailableError extends ConnectorError {
   override name = 'ServiceUnavailableError';
-  constructor(message: string, options?: ConnectorErrorOptions) {
+  /** See {@link ServiceUnavailableOptions.serviceDown}. */
+  readonly serviceDown: boolean;
+  constructor(message: string, options: ServiceUnavailableOptions = {}) {
     super('ERR_SERVICE_UNAVAILABLE', message, true, options);
+    this.serviceDown = options.serviceDown ?? false;
   }
 }
 
@@ -186,6 +201,14 @@ export function rateLimitWaitMs(value: unknown): number | undefined {
   if (!hasErrorCode(value, 'ERR_RATE_LIMITED')) return undefined;
   const wait = (value as { retryAfterMs?: unknown }).retryAfterMs;
   return typeof wait === 'number' && Number.isFinite(wait) && wait >= 0 ? wait : undefined;
+}
+
+/** Whether `value` is an {@link ServiceUnavailableError} that says the service is down (any copy of this module). */
+export function saysServiceDown(value: unknown): boolean {
+  return (
+    hasErrorCode(value, 'ERR_SERVICE_UNAVAILABLE') &&
+    (value as { serviceDown?: unknown }).serviceDown === true
+  );
 }
 
 /** The facts of `error` as plain fields, for log lines (only those that are set). */

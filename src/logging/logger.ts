@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { MAX_JSON_DEPTH, TOO_DEEP_MARKER } from '../json/depth.js';
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
@@ -23,13 +24,19 @@ export function redactText(text: string, secrets: readonly string[]): string {
   return out.replace(/(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`);
 }
 
-/** Deep-copies a value with secret keys and secret values masked. */
+/**
+ * Deep-copies a value with secret keys and secret values masked. Anything nested deeper
+ * than {@link MAX_JSON_DEPTH} is replaced by a marker: past it nothing is checked, and
+ * deeper recursion (here or in the serialiser after us) could overflow the stack.
+ */
 export function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') return redactText(value, secrets);
-  if (depth > 8 || typeof value !== 'object' || value === null) return value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_JSON_DEPTH) return TOO_DEEP_MARKER;
   if (value instanceof Error) return redactText(value.message, secrets);
   if (Array.isArray(value)) return value.map(item => redactValue(item, secrets, depth + 1));
-  const out: Record<string, unknown> = {};
+  // Null prototype: a "__proto__" key is copied as data, not used to set a prototype.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [key, child] of Object.entries(value)) {
     out[key] = SECRET_KEYS.test(key) && child ? REDACTED : redactValue(child, secrets, depth + 1);
   }

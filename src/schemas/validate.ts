@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { InvalidInputError } from '../connectors/errors.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 
 /**
  * Runtime validation with the same zod definitions that generate docs/schemas/*.json.
@@ -7,8 +8,6 @@ import { InvalidInputError } from '../connectors/errors.js';
  * `/steps: expected integer ≥ 1 and ≤ 10000, got "abc"`.
  */
 
-/** Deepest nesting of objects and arrays job data may have (real payloads stay below 10). */
-export const MAX_DEPTH = 64;
 /** Most problems listed in one failure reason. */
 const MAX_ISSUES = 3;
 
@@ -34,25 +33,6 @@ export function describeValue(value: unknown): string {
 export function jsonPointer(path: readonly PropertyKey[]): string {
   if (path.length === 0) return 'job data';
   return path.map(part => `/${String(part).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
-}
-
-/**
- * Throws {@link InvalidInputError} when `value` nests objects/arrays deeper than `maxDepth`.
- * Iterative, so hostile data cannot overflow the stack here (or later in JSON.stringify).
- */
-export function checkDepth(value: unknown, maxDepth = MAX_DEPTH): void {
-  if (typeof value !== 'object' || value === null) return;
-  const stack: Array<{ node: object; depth: number }> = [{ node: value, depth: 1 }];
-  while (stack.length > 0) {
-    const { node, depth } = stack.pop() as { node: object; depth: number };
-    if (depth > maxDepth) {
-      throw new InvalidInputError(`job data nests objects or arrays deeper than ${maxDepth} levels`);
-    }
-    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
-    for (const child of children) {
-      if (typeof child === 'object' && child !== null) stack.push({ node: child, depth: depth + 1 });
-    }
-  }
 }
 
 /** Minimal view of the generated JSON Schema, walked to say what a field expects. */
@@ -204,7 +184,7 @@ export interface PayloadSchema<T> {
   readonly schema: z.ZodType<T>;
   /** The JSON Schema (docs/schemas/<name>.json, `emp-worker schema <name>`). */
   readonly jsonSchema: Record<string, unknown>;
-  /** Checks depth, then the schema; throws {@link InvalidInputError} naming pointers. */
+  /** Checks nesting depth, then the schema; throws {@link InvalidInputError} naming pointers. */
   parse(value: unknown): T;
 }
 
@@ -235,7 +215,13 @@ export function payloadSchema<T>(schema: z.ZodType<T>): PayloadSchema<T> {
       return json();
     },
     parse(value: unknown): T {
-      checkDepth(value);
+      // Before zod walks it (recursively): the worker's processor checks too, but a
+      // connector's own parse may be called from elsewhere (tests, the board, the CLI).
+      if (nestingExceeds(value)) {
+        throw new InvalidInputError(
+          `job data is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
+        );
+      }
       const result = schema.safeParse(value, { reportInput: true });
       if (result.success) return result.data;
       const issues = result.error.issues;

@@ -18,6 +18,7 @@ export class HealthGate {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private checking: Promise<void> = Promise.resolve();
+  private rechecking: Promise<void> | undefined;
   state: GateState = { healthy: false, detail: 'not checked yet', checkedAt: 0 };
 
   constructor(
@@ -34,11 +35,25 @@ export class HealthGate {
     this.schedule();
   }
 
+  /**
+   * Checks now, outside the interval: a job's call just said the service is down, so the
+   * queue must pause at once rather than at the next tick. Concurrent callers share one
+   * probe. Resolves with whether the service is healthy.
+   */
+  async recheck(): Promise<boolean> {
+    this.rechecking ??= this.check().finally(() => {
+      this.rechecking = undefined;
+    });
+    await this.rechecking;
+    return this.state.healthy;
+  }
+
   /** Stops checking; the worker is left as it is (the runtime closes it). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.checking;
+    await this.rechecking;
   }
 
   private schedule(): void {

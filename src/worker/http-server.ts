@@ -13,6 +13,7 @@ export interface Readiness {
 /** Serves /healthz (alive), /readyz (Redis up, services healthy, not stopping) and /metrics. */
 export async function startHttpServer(
   port: number,
+  host: string,
   metrics: WorkerMetrics,
   readiness: () => Readiness,
   logger: Logger,
@@ -45,11 +46,12 @@ export async function startHttpServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  logger.info(`health and metrics on http://localhost:${address.port} (/healthz /readyz /metrics)`, {
-    port: address.port,
-  });
+  logger.info(
+    `health and metrics on http://${host.includes(':') ? `[${host}]` : host}:${address.port} (/healthz /readyz /metrics)`,
+    { port: address.port, host },
+  );
   return server;
 }

@@ -2,14 +2,21 @@ import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
-import { InvalidInputError, errorFacts, rateLimitWaitMs, type ConnectorError } from '../connectors/errors.js';
+import {
+  InvalidInputError,
+  ProtocolError,
+  errorFacts,
+  rateLimitWaitMs,
+  saysServiceDown,
+  type ConnectorError,
+} from '../connectors/errors.js';
 import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 import type { WebhookConfig } from '../config/schema.js';
-import { checkDepth } from '../schemas/validate.js';
 import type { WebhookOutbox } from '../webhooks/delivery.js';
 import {
   hasWebhookField,
@@ -53,6 +60,8 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
+  recheckService: () => Promise<boolean>;
   /**
    * A cancel request heard for this job (by its {@link activeJobKey}) before it ran here:
    * it was waiting, or being fetched when the request came. The reason, taken once, from memory.
@@ -64,6 +73,13 @@ export interface ProcessorDeps {
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
 const MAX_RATE_LIMIT_DELAYS = 5;
+
+/**
+ * Times a job may start without using an attempt (outage hand-backs, shutdowns, rate-limit
+ * delays) before an outage counts as a failed attempt: a job whose every run takes the
+ * service down (a proxy's 502 after the backend crashed on it) must still end.
+ */
+const MAX_OUTAGE_HANDBACKS = 5;
 
 /**
  * The one bridge between BullMQ and a connector: builds the job context, enforces the
@@ -145,8 +161,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (restarted) {
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
-      checkDepth(job.data);
-      checkDataSize(job.data, deps.maxDataBytes);
+      checkJobData(job.data, deps.maxDataBytes);
       // Only jobs that name a webhook (or a worker with WEBHOOK_URL) pay for this; none costs Redis.
       const ownWebhook = hasWebhookField(job.data);
       const data: unknown = hasWebhookField(job.data) ? withoutWebhook(job.data) : job.data;
@@ -173,6 +188,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       };
       const output = await connector.process(ctx);
       controller?.signal.throwIfAborted();
+      if (nestingExceeds(output)) {
+        // BullMQ would overflow the stack serialising it, and retrying gets the same answer.
+        throw new ProtocolError(
+          `${connector.name} result is nested more than ${MAX_JSON_DEPTH} levels deep; it cannot be stored`,
+        );
+      }
       const result: JobResult = { status: 'success', connector: connector.name, output };
       // Added before BullMQ marks the job completed: a crash after this line loses no webhook.
       if (webhook) {
@@ -194,6 +215,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         // Back to the queue at once, without using an attempt: another replica takes it.
         await job.log('worker shut down before the job finished; returned to the queue');
         await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (
+        token &&
+        abortCause === undefined &&
+        saysServiceDown(failure) &&
+        (await handBackOnOutage(deps, job, token, failure))
+      ) {
         throw new WaitingError();
       }
       const retryAfterMs = rateLimitWaitMs(failure);
@@ -220,6 +249,32 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       (succeeded ? meters.durationCompleted : meters.durationFailed).observe((Date.now() - startedAt) / 1000);
     }
   };
+}
+
+/**
+ * A call said the service is down: re-check its health at once (which pauses the queue on
+ * this worker when it fails) and, if it is down, return the job to the queue without
+ * using an attempt, so it runs when the service is back here or on another replica. A
+ * healthy answer means the failure was this request's own: it is classified as usual.
+ */
+async function handBackOnOutage(
+  deps: ProcessorDeps,
+  job: EmpJob,
+  token: string,
+  failure: ConnectorError,
+): Promise<boolean> {
+  const healthy = await deps.recheckService().catch(() => true);
+  const freeStarts = job.attemptsStarted - job.attemptsMade - 1;
+  if (healthy || freeStarts >= MAX_OUTAGE_HANDBACKS) return false;
+  deps.logger.warn('service down: job returned to the queue without using an attempt', {
+    jobId: job.id,
+    error: failure.message,
+  });
+  await job.log(
+    `${deps.connector.name} service is down (${failure.message}); returned to the queue without using an attempt`,
+  );
+  await job.moveToWait(token);
+  return true;
 }
 
 /** Webhook settings of a worker without WEBHOOK_SECRET: a job's own `webhook` then fails it. */
@@ -318,7 +373,16 @@ export function summarizeOutput(value: unknown): string {
   return `{ ${shown.join(', ')}${entries.length > 10 ? `, … ${entries.length - 10} more` : ''} }`;
 }
 
-function checkDataSize(data: unknown, maxBytes: number): void {
+/**
+ * The first look at job data, before anything walks it: the nesting depth (iteratively;
+ * `JSON.stringify` of deep data overflows the stack), then the size.
+ */
+function checkJobData(data: unknown, maxBytes: number): void {
+  if (nestingExceeds(data)) {
+    throw new InvalidInputError(
+      `job data is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
+    );
+  }
   const size = Buffer.byteLength(JSON.stringify(data ?? null));
   if (size > maxBytes) {
     throw new InvalidInputError(

@@ -92,6 +92,7 @@ export class WorkerRuntime {
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
         this.config.http.port,
+        this.config.http.host,
         this.metrics,
         () => this.readiness(),
         this.logger,
@@ -166,6 +167,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
       takeEarlyCancel: key => this.cancels.take(key),
       webhooks: { config: this.config.webhooks, outbox: this.outbox },
     });

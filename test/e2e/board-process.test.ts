@@ -28,7 +28,7 @@ describe('npm run board (node dist/bull-board/server.js) as a process', () => {
     );
     spawned.push(board);
     const line = await board.waitForLine(/generated a password/);
-    await board.waitForLine(/Bull Board on http:\/\/localhost:\d+\//);
+    await board.waitForLine(/Bull Board on http:\/\/127\.0\.0\.1:\d+\//);
     const record = JSON.parse(line) as { level: string; message: string };
     expect(record.level).toBe('warn');
     expect(record.message).toMatch(

@@ -26,7 +26,6 @@ export async function startTestBoard(
     credentials: { username: BOARD_USER, password: BOARD_PASSWORD },
     secrets: [...secretValues(config), ...extraSecrets],
     port: 0,
-    host: '127.0.0.1',
   });
   return { board, config };
 }

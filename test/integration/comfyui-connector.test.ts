@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { PNG_SIGNATURE, TINY_GIF } from '../fakes/comfyui/png.js';
@@ -382,6 +382,86 @@ describe('ComfyUI down at start, then up', () => {
     } finally {
       await harness.close();
       await fake?.close();
+    }
+  });
+});
+
+/** Another client submitting a prompt every 100 ms: each queue change is broadcast to every socket. */
+function keepBusy(fake: FakeComfyUI): () => void {
+  let n = 0;
+  const timer = setInterval(() => {
+    void fetch(`${fake.baseUrl}/prompt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: sampler(1, 0, `busy${n++ % 3}`), client_id: 'someone-else' }),
+    }).catch(() => undefined);
+  }, 100);
+  return () => clearInterval(timer);
+}
+
+describe('polls and the watchdog keep their cadence while other clients keep ComfyUI busy', () => {
+  let fake: FakeComfyUI;
+  let stopBusy: (() => void) | undefined;
+  beforeEach(async () => {
+    fake = new FakeComfyUI();
+    await fake.start();
+  });
+  afterEach(async () => {
+    stopBusy?.();
+    await fake.close();
+  });
+
+  test('a re-attached prompt (its messages go to another client id) is polled from the start: the job ends within a poll interval or so of the prompt', async () => {
+    // Watchdog far away: only the poll cadence (0.2 s) can finish this job soon.
+    const connector = comfyConnector(fake.port, {
+      WORKER_COMFYUI_WATCHDOG: '600',
+      WORKER_COMFYUI_POLL_INTERVAL: '0.2',
+    });
+    try {
+      // The prompt of a worker that died: submitted with its client id, which nobody holds now.
+      const submitted = await fetch(`${fake.baseUrl}/prompt`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: sampler(15, 100, 'orphan'), client_id: 'dead-worker' }),
+      });
+      const { prompt_id: promptId } = (await submitted.json()) as { prompt_id: string };
+      stopBusy = keepBusy(fake);
+      const run = await runComfyJob(connector, sampler(15, 100, 'orphan'), {
+        checkpoint: { prompt_id: promptId },
+      });
+      const finishedAt = Date.now();
+      const ended = fake.timings.get(promptId)?.ended ?? Number.NaN;
+      expect(run.output.prompt_id).toBe(promptId);
+      expect(run.logs[0]).toBe(
+        `re-attached to ComfyUI prompt_id ${promptId}: still running; following it instead of submitting again`,
+      );
+      expect(fake.acceptedPrompts.filter(id => id === promptId)).toHaveLength(1);
+      // A poll interval is 0.2 s; a generous margin for a loaded machine. Without polls on a
+      // deadline the job never ends here: the busy clients never stop during the test.
+      expect(finishedAt - ended).toBeLessThan(6000);
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('our own prompt whose messages stop: the watchdog fires on time despite the broadcasts', async () => {
+    const connector = comfyConnector(fake.port, {
+      WORKER_COMFYUI_WATCHDOG: '1',
+      WORKER_COMFYUI_POLL_INTERVAL: '0.2',
+    });
+    try {
+      await runComfyJob(connector, sampler(1, 0, 'warmup')); // opens the socket
+      // ComfyUI's registry race: our client id is forgotten, the socket stays open and still
+      // gets every broadcast, but no message about our prompt.
+      fake.forgetClientIds();
+      stopBusy = keepBusy(fake);
+      const run = await runComfyJob(connector, sampler(10, 100, 'unheard'));
+      const ended = fake.timings.get(run.output.prompt_id)?.ended ?? Number.NaN;
+      expect(run.output.outputs['3']).toBeDefined();
+      // The watchdog (1 s after the last word) then a poll; far below the time the busy clients go on.
+      expect(Date.now() - ended).toBeLessThan(6000);
+    } finally {
+      await connector.close();
     }
   });
 });

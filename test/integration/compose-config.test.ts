@@ -139,6 +139,16 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(board?.environment?.QUEUE_PREFIX).toBe(worker?.environment?.QUEUE_PREFIX);
   });
 
+  test('servers listen on 127.0.0.1 by default, on every interface in the image and compose', () => {
+    expect(defaults.http.host).toBe('127.0.0.1');
+    expect(defaults.board.host).toBe('127.0.0.1');
+    const dockerfile = fs.readFileSync('Dockerfile', 'utf8');
+    expect(dockerfile).toMatch(/WORKER_HTTP_HOST=0\.0\.0\.0/);
+    expect(dockerfile).toMatch(/BULL_BOARD_HOST=0\.0\.0\.0/);
+    expect(worker?.environment?.WORKER_HTTP_HOST).toBe('0.0.0.0');
+    expect(board?.environment?.BULL_BOARD_HOST).toBe('0.0.0.0');
+  });
+
   test('every variable the compose file sets or documents in comments is one the code reads', () => {
     const known = schemaEnvNames();
     const text = fs.readFileSync('docker-compose.yml', 'utf8');

@@ -81,7 +81,7 @@ describe('simulation connector through a real worker runtime', () => {
     await job.promote();
     const finished = await waitForFinished(queue, job.id ?? '');
     expect(finished.failedReason).toBe(
-      'ERR_INVALID_INPUT: job data nests objects or arrays deeper than 64 levels',
+      'ERR_INVALID_INPUT: job data is too deeply nested (more than 128 levels of arrays or objects)',
     );
     expect(finished.attemptsMade).toBe(1);
   });

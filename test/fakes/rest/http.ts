@@ -6,6 +6,11 @@ export interface ListeningServer {
   url: string;
   port: number;
   close(): Promise<void>;
+  /**
+   * Stops like a service shutting down gracefully: new connections are refused, idle
+   * keep-alive connections closed, requests in flight answered and their connections closed.
+   */
+  stop(): Promise<void>;
 }
 
 /** Starts a node:http server on `port` (0 = any free port) on loopback. */
@@ -14,7 +19,15 @@ export async function listen(
   port = 0,
   host = '127.0.0.1',
 ): Promise<ListeningServer> {
-  const server = http.createServer(handler);
+  let stopping = false;
+  const server = http.createServer((req, res) => {
+    // A stopped process answers nothing more, on old keep-alive connections either.
+    if (stopping) return void req.socket.destroy();
+    res.once('finish', () => {
+      if (stopping) req.socket.destroy();
+    });
+    return handler(req, res);
+  });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -29,6 +42,11 @@ export async function listen(
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+    stop: async () => {
+      stopping = true;
+      server.close();
+      server.closeIdleConnections();
+    },
   };
 }
 

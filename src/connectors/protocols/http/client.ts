@@ -9,6 +9,7 @@ import {
   ServiceUnavailableError,
 } from '../../errors.js';
 import { describeError } from '../../../logging/errors.js';
+import { servicePathProblem } from './path.js';
 
 /** Credentials of a service; an API key wins over username/password (see {@link authorizationHeader}). */
 export interface HttpAuth {
@@ -88,16 +89,25 @@ export class HttpClient {
     return this.options.service;
   }
 
-  /** Resolves a path below the base URL, refusing anything that would leave it. */
+  /**
+   * Resolves a path below the base URL, refusing anything that would leave it (the rule of
+   * {@link servicePathProblem}, checked again on the URL actually built).
+   */
   url(path: string): URL {
-    if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('//') || path.split(/[/?#]/).includes('..')) {
+    const problem = servicePathProblem(path);
+    const url = problem === undefined ? new URL(path.replace(/^\/+/, ''), this.base) : undefined;
+    if (
+      url === undefined ||
+      url.origin !== this.base.origin ||
+      !url.pathname.startsWith(this.base.pathname)
+    ) {
       throw new ConnectorError(
         'ERR_INVALID_INPUT',
-        `path "${truncate(path, 80)}" must be a relative path without ".."`,
+        `path "${truncate(path, 80)}" must be a relative path without ".." (${problem ?? 'it leaves the base URL'})`,
         false,
       );
     }
-    return new URL(path.replace(/^\/+/, ''), this.base);
+    return url;
   }
 
   /** Sends a request; non-accepted statuses and transport failures throw classified errors. */
@@ -168,7 +178,7 @@ export class HttpClient {
       }
       return new ServiceUnavailableError(
         `${this.service} unreachable at ${url.origin} (${what}): ${error.code ?? error.message}`,
-        options,
+        { ...options, serviceDown: saysServiceDown(error) },
       );
     }
     return new ServiceUnavailableError(
@@ -187,9 +197,39 @@ export class HttpClient {
       return new RateLimitedError(message, retryAfterMs(response.headers['retry-after']), options);
     }
     if (status === 408) return new ServiceTimeoutError(message, options);
-    if (status >= 500) return new ServiceUnavailableError(message, options);
+    if (status >= 500) {
+      return new ServiceUnavailableError(message, { ...options, serviceDown: GATEWAY_DOWN.has(status) });
+    }
     return new ServiceRejectedError(message, options);
   }
+}
+
+/** Connection failures that happen before a request can reach the service. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/** Statuses that say the service (or the one behind a proxy) is down, not that this request failed. */
+const GATEWAY_DOWN = new Set([502, 503, 504]);
+
+/**
+ * Whether a transport failure says the service is down rather than that this request
+ * failed: it could not connect, or the connection was reset before any answer began and
+ * the request never reached the service (not fully sent), or the connection was a reused
+ * keep-alive one (how a call to a service that just stopped fails; Node's advice is the
+ * same). A reset of a fresh connection after the request was sent may have started work:
+ * it keeps the ordinary classification.
+ */
+function saysServiceDown(error: RequestError): boolean {
+  if (error.code !== undefined && UNREACHABLE_CODES.has(error.code)) return true;
+  if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') return false;
+  if (error.timings?.response !== undefined) return false;
+  return error.timings?.upload === undefined || error.request?.reusedSocket === true;
 }
 
 /** Milliseconds from a `Retry-After` header (seconds or an HTTP date), if any. */

@@ -2,6 +2,9 @@ import type { Schema } from 'convict';
 import { connectorEnv, serviceAuthSchema, type ServiceAuthConfig } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
 import type { HttpAuth } from './client.js';
+import { isSafeRelativePath } from './path.js';
+
+export { isSafeRelativePath };
 
 /** Where an HTTP service is and how to authenticate to it (shared by `rest`, `rest_async`, `a1111`). */
 export interface HttpServiceConfig extends ServiceAuthConfig {
@@ -80,17 +83,6 @@ export function endpointPath(value: unknown): void {
 export function optionalEndpointPath(value: unknown): void {
   if (value === '') return;
   endpointPath(value);
-}
-
-/** True for `/a/b?x=1` style paths; false for full URLs, `//host` and anything with a `..` segment. */
-export function isSafeRelativePath(path: string): boolean {
-  return (
-    path.trim() !== '' &&
-    !/^[a-z][a-z0-9+.-]*:/i.test(path) &&
-    !path.startsWith('//') &&
-    !path.includes('\\') &&
-    !path.split(/[/?#]/).includes('..')
-  );
 }
 
 /** The base URL to use: `useSsl` upgrades http:// to https:// (and nothing else). */

@@ -171,7 +171,8 @@ function toSearchParams(body: unknown): Record<string, string | number | boolean
   if (!isPlainObject(body)) {
     throw new InvalidInputError('a GET request takes its parameters as a flat JSON object');
   }
-  const params: Record<string, string | number | boolean> = {};
+  // Null prototype: a "__proto__" field is a parameter like any other.
+  const params = Object.create(null) as Record<string, string | number | boolean>;
   for (const [key, value] of Object.entries(body)) {
     if (value === undefined || value === null) continue;
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {

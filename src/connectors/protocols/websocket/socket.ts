@@ -141,7 +141,8 @@ export class ServiceSocket {
         if (status === 401 || status === 403) {
           settle(new ServiceRejectedError(`${message} (check the username/password or API key)`, withStatus));
         } else if (status >= 500 || status === 429 || status === 408) {
-          settle(new ServiceUnavailableError(message, withStatus));
+          // Nothing was submitted over a socket that never opened.
+          settle(new ServiceUnavailableError(message, { ...withStatus, serviceDown: true }));
         } else {
           settle(new ServiceRejectedError(message, withStatus));
         }
@@ -159,7 +160,7 @@ export class ServiceSocket {
           settle(
             new ServiceUnavailableError(
               `${service} WebSocket unreachable at ${where}: ${code ?? error.message}`,
-              { cause: error, ...facts },
+              { cause: error, ...facts, serviceDown: true },
             ),
           );
         }

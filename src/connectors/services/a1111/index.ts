@@ -12,6 +12,7 @@ import { formats } from '../../../config/formats.js';
 import { abortableSleep } from '../../abortable-sleep.js';
 import { InvalidInputError, ServiceFailedError } from '../../errors.js';
 import type { HttpResponse } from '../../protocols/http/client.js';
+import { servicePathProblem } from '../../protocols/http/path.js';
 import { defineConnector } from '../../definition.js';
 import {
   describeAuth,
@@ -74,6 +75,15 @@ export function parseA1111Job(data: unknown): A1111Job {
   const body = a1111JobSchema.parse(data);
   const endpoint = body.endpoint ?? 'txt2img';
   const relative = endpoint.replace(/^\/+/, '').replace(/^sdapi\/v1\//, '');
+  // The schema refuses the plain forms; this also catches encoded ones (%2e%2e, %2f…).
+  const problem = endpoint.includes('//')
+    ? 'it has "//"'
+    : servicePathProblem(`${SDAPI_PREFIX}${relative}`, SDAPI_PREFIX);
+  if (problem !== undefined) {
+    throw new InvalidInputError(
+      `/endpoint: expected an sdapi path such as "txt2img" or "img2img" below ${SDAPI_PREFIX} (${problem}), got "${endpoint.slice(0, 80)}"`,
+    );
+  }
   const method = body.method?.toUpperCase() === 'GET' ? 'GET' : 'POST';
   const payload = body.payload ?? undefined;
   if (payload === undefined && method === 'POST') {

@@ -16,7 +16,7 @@ export const a1111JobSchema = payloadSchema(
         .regex(SDAPI_PATH)
         .nullish()
         .describe(
-          'an sdapi path such as "txt2img" or "img2img" (no "..", "//", "\\" or scheme); default txt2img',
+          'an sdapi path such as "txt2img" or "img2img" below /sdapi/v1/ (no "..", "//", "\\" or scheme; default txt2img)',
         ),
       method: z.enum(['POST', 'GET', 'post', 'get']).nullish().describe('HTTP method (default POST)'),
       payload: z

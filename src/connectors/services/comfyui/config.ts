@@ -12,7 +12,7 @@ export interface ComfyUIConfig extends WebSocketServiceConfig {
   apiPrefix: string;
   /** Seconds without a message about a running prompt before the worker polls ComfyUI and reopens the socket. */
   watchdog: number;
-  /** Seconds between polls of /queue and /history while the socket is down or silent. */
+  /** Seconds between polls of /queue and /history while the socket is down or silent, and for a re-attached prompt. */
   pollInterval: number;
   /** Return output files inline as base64 (besides their /view reference). */
   inlineOutputs: boolean;
@@ -45,7 +45,7 @@ export const comfyuiConfigSchema: Schema<ComfyUIConfig> = {
     env: connectorEnv('comfyui', 'WATCHDOG'),
   },
   pollInterval: {
-    doc: 'Seconds between polls of /queue and /history while the WebSocket is down or silent.',
+    doc: 'Seconds between polls of /queue and /history while the WebSocket is down or silent, and all along for a prompt re-attached after a worker restart (its messages go to the old worker).',
     format: formats.positiveSeconds,
     default: 2,
     env: connectorEnv('comfyui', 'POLL_INTERVAL'),

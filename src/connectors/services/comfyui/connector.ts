@@ -160,11 +160,19 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
 
     let ours = state.state === 'running';
     let lastHeard = Date.now();
-    let polling = options.poll === true || !this.connected;
+    let lastChecked = Date.now();
+    // A re-attached prompt's messages go to the client id of the worker that submitted it:
+    // it is followed by polling from the start to its end, whatever the socket says.
+    const alwaysPoll = options.poll === true;
+    let polling = alwaysPoll || !this.connected;
     let restartedForSilence = false;
     let endedAt: number | undefined;
     for (;;) {
-      const event = await stream.next(polling || endedAt !== undefined ? pollMs : watchdogMs);
+      // Deadlines, not per-read timeouts: other clients' traffic (every queue change is
+      // broadcast to every socket) must not put off a poll or the watchdog.
+      const due = polling || endedAt !== undefined ? lastChecked + pollMs : lastHeard + watchdogMs;
+      const wait = due - Date.now();
+      const event = wait > 0 ? await stream.next(wait) : undefined;
       let check = false;
       if (event === undefined) {
         check = true;
@@ -186,7 +194,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         if (event.type === 'execution_start') ours = id === promptId;
         if (id !== undefined ? id !== promptId : !(ours && event.type === 'progress')) continue;
         lastHeard = Date.now();
-        polling = false;
+        polling = alwaysPoll;
         restartedForSilence = false;
         switch (event.type) {
           case 'execution_start':
@@ -233,6 +241,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       }
       if (!check) continue;
       state = await this.promptState(promptId, ctx.signal);
+      lastChecked = Date.now();
       if (state.state === 'done') return this.finish(ctx, promptId, state.entry);
       if (state.state === 'unknown') {
         // History is written before the final message, so "unknown" after it means ComfyUI lost it.
@@ -242,7 +251,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       reportWaiting(ctx, promptId, state);
       if (
         polling &&
-        !options.poll &&
+        !alwaysPoll &&
         this.connected &&
         !restartedForSilence &&
         state.state === 'running' &&

@@ -1,4 +1,5 @@
 import type { HttpClient } from '../../protocols/http/client.js';
+import { decodedPathProblem } from '../../protocols/http/path.js';
 import { isPlainObject, type JsonObject } from '../../validate.js';
 import type { HistoryEntry } from './protocol.js';
 import { describeError } from '../../../logging/errors.js';
@@ -43,11 +44,12 @@ export async function collectOutputs(
   entry: HistoryEntry,
   options: CollectOptions,
 ): Promise<ComfyOutput> {
-  const outputs: Record<string, JsonObject> = {};
+  // Null prototypes: node ids come from job data, and a "__proto__" node must stay a node.
+  const outputs = Object.create(null) as Record<string, JsonObject>;
   let inlineBudget = options.inlineMaxBytes;
   for (const [nodeId, ui] of Object.entries(entry.outputs ?? {})) {
     if (!isPlainObject(ui)) continue;
-    const node: JsonObject = {};
+    const node = Object.create(null) as JsonObject;
     for (const [kind, value] of Object.entries(ui)) {
       if (!Array.isArray(value)) {
         node[kind] = value;
@@ -57,6 +59,11 @@ export async function collectOutputs(
       for (const item of value) {
         if (!isFileEntry(item)) {
           items.push(item);
+          continue;
+        }
+        const refused = viewProblem(item.filename, item.subfolder, item.type);
+        if (refused !== undefined) {
+          items.push({ ...item, view_refused: refused });
           continue;
         }
         const file: OutputFile = {
@@ -80,6 +87,22 @@ export async function collectOutputs(
 
 function isFileEntry(item: unknown): item is JsonObject & { filename: string } {
   return isPlainObject(item) && typeof item.filename === 'string' && item.filename !== '';
+}
+
+/**
+ * Why a file entry must not be fetched from `/view`: its filename and subfolder (values
+ * a workflow's `filename_prefix` shaped) pass the one path rule, and its type is one
+ * ComfyUI serves.
+ */
+function viewProblem(filename: string, subfolder: unknown, type: unknown): string | undefined {
+  if (type !== undefined && type !== 'output' && type !== 'input' && type !== 'temp') {
+    return 'its type is not output, input or temp';
+  }
+  if (filename.includes('/')) return 'its filename has a "/"';
+  const folder = typeof subfolder === 'string' ? subfolder : '';
+  if (folder.startsWith('/')) return 'its subfolder is an absolute path';
+  const problem = decodedPathProblem(folder === '' ? filename : `${folder}/${filename}`);
+  return problem === undefined ? undefined : `its subfolder or filename is unsafe: ${problem}`;
 }
 
 function viewParams(filename: string, subfolder: unknown, type: unknown): Record<string, string> {

@@ -1,3 +1,4 @@
+import { nestingExceeds } from '../../../json/depth.js';
 import { ServiceFailedError, ServiceRejectedError, type ConnectorError } from '../../errors.js';
 import { isPlainObject, type JsonObject } from '../../validate.js';
 
@@ -145,6 +146,6 @@ export function queueState(body: unknown, promptId: string): PromptState {
 /** Thrown when the answer to `POST /prompt` has no prompt id. */
 export function missingPromptId(body: unknown): ConnectorError {
   return new ServiceRejectedError(
-    `ComfyUI accepted the workflow but returned no prompt_id: ${clip(JSON.stringify(body) ?? '', 200)}`,
+    `ComfyUI accepted the workflow but returned no prompt_id: ${clip(nestingExceeds(body) ? '(an answer nested too deeply to show)' : (JSON.stringify(body) ?? ''), 200)}`,
   );
 }

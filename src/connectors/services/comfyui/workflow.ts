@@ -76,10 +76,11 @@ const formParsers = {
  * `["<node id>", <output>]` pointing at a node of the graph. Errors name the JSON pointer.
  */
 export function parseComfyJob(data: unknown): ComfyJob {
+  // Own keys only: a "prompt" inherited from Object.prototype must not pick a form.
   const wrapperKey = isPlainObject(data)
-    ? 'prompt' in data && !looksLikeNode(data.prompt)
+    ? Object.hasOwn(data, 'prompt') && !looksLikeNode(data.prompt)
       ? 'prompt'
-      : 'workflow' in data && !looksLikeNode(data.workflow)
+      : Object.hasOwn(data, 'workflow') && !looksLikeNode(data.workflow)
         ? 'workflow'
         : undefined
     : undefined;
@@ -98,7 +99,7 @@ export function parseComfyJob(data: unknown): ComfyJob {
 }
 
 function looksLikeNode(value: unknown): boolean {
-  return isPlainObject(value) && 'class_type' in value;
+  return isPlainObject(value) && Object.hasOwn(value, 'class_type');
 }
 
 function rejectUiFormat(value: unknown, pointer: string): void {
@@ -118,7 +119,8 @@ function checkGraph(value: JsonObject, pointer: string): WorkflowGraph {
       `${pointer || 'job data'}: has ${ids.length} nodes, more than the ${MAX_NODES} allowed`,
     );
   }
-  const graph: WorkflowGraph = {};
+  // Null prototype and own-key lookups only: node ids are the job's ("__proto__", "constructor").
+  const graph = Object.create(null) as WorkflowGraph;
   for (const id of ids) {
     const node = value[id] as WorkflowNode;
     const inputs = node.inputs ?? {};
