@@ -76,7 +76,7 @@ describe('published schemas', () => {
     }
     expect(() =>
       connectorRegistry.simulation?.jobSchema.parse({
-        result: JSON.parse(`${'['.repeat(120)}${']'.repeat(120)}`),
+        result: JSON.parse(`${'['.repeat(120)}${']'.repeat(120)}`) as unknown,
       }),
     ).not.toThrow();
     const hostile = JSON.parse('{"__proto__": {"polluted": true}, "prompt": "x"}') as unknown;
