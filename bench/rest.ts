@@ -10,94 +10,36 @@
  * Env: BENCH_JOBS (default 10000), BENCH_LATENCY_MS (50), BENCH_CONCURRENCY (100),
  * BENCH_A1111_JOBS (100), BENCH_IMAGE_BYTES (4 MB), REDIS_URL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { deletePrefix } from '../test/helpers/redis.js';
+import {
+  cleanup,
+  freePort,
+  mb,
+  metric,
+  REDIS_URL,
+  round,
+  rssOf,
+  sampleRss,
+  sleep,
+  startWorker,
+} from './worker-process.js';
 import { startFakeRest } from '../test/fakes/rest/server.js';
 import { startFakeA1111 } from '../test/fakes/a1111/server.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const JOBS = Number(process.env.BENCH_JOBS ?? 10_000);
 const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 100);
 const A1111_JOBS = Number(process.env.BENCH_A1111_JOBS ?? 100);
 const IMAGE_BYTES = Number(process.env.BENCH_IMAGE_BYTES ?? 4 * 1024 * 1024);
 
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>(resolve => server.close(() => resolve()));
-  return port;
-}
-
-interface Worker {
-  child: ChildProcess;
-  log: () => string;
-  stop(): Promise<void>;
-}
-
-async function startWorker(env: Record<string, string>): Promise<Worker> {
-  let log = '';
-  // BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the worker.
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(arg => arg !== '');
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/emp-worker.js', 'start'], {
-    env: { ...process.env, NODE_ENV: 'production', LOG_FORMAT: 'json', LOG_LEVEL: 'warn', REDIS_URL, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const port = env.WORKER_HTTP_PORT;
-  const deadline = Date.now() + 20_000;
-  // LOG_LEVEL=warn hides the ready line: /readyz says when every service is healthy.
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`worker exited: ${log}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (response.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`worker not ready: ${log}`);
-    await sleep(100);
-  }
-  return {
-    child,
-    log: () => log,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise(resolve => child.once('exit', resolve));
-    },
-  };
-}
-
-/** Resident set size of a process, bytes (Linux /proc). */
-function rssOf(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  return kb * 1024;
-}
-
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSecondsOf(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   const ticks = Number(fields[11]) + Number(fields[12]);
   return ticks / 100;
-}
-
-async function metric(port: string, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find(l => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').at(-1)) : undefined;
 }
 
 async function waitForCompleted(queue: Queue, total: number, timeoutMs: number): Promise<void> {
@@ -111,12 +53,6 @@ async function waitForCompleted(queue: Queue, total: number, timeoutMs: number):
     if (Date.now() > deadline) throw new Error(`only ${counts.completed} of ${total} jobs completed in time`);
     await sleep(20);
   }
-}
-
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  await deletePrefix(redis, prefix);
-  await redis.quit();
 }
 
 async function addJobs(queue: Queue, name: string, count: number, data: unknown): Promise<void> {
@@ -188,14 +124,7 @@ async function memory(): Promise<Record<string, number>> {
   });
   const queue = new Queue('a1111', { connection: { url: REDIS_URL }, prefix });
   const pid = worker.child.pid ?? 0;
-  const samples: number[] = [];
-  const sampler = setInterval(() => {
-    try {
-      samples.push(rssOf(pid));
-    } catch {
-      // process gone
-    }
-  }, 50);
+  const { samples, stop: stopSampling } = sampleRss(pid);
   try {
     const idle = rssOf(pid);
     const payload = { payload: { prompt: 'bench', steps: 2 } };
@@ -230,21 +159,12 @@ async function memory(): Promise<Record<string, number>> {
       heap_used_end_mb: mb(heapUsed),
     };
   } finally {
-    clearInterval(sampler);
+    stopSampling();
     await queue.close();
     await worker.stop();
     await fake.close();
     await cleanup(prefix);
   }
-}
-
-function mb(bytes: number): number {
-  return round(bytes / 1024 / 1024, 1);
-}
-
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
 }
 
 async function main(): Promise<void> {

@@ -3,6 +3,8 @@ import type { CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorNames, connectorRegistry } from '../connectors/registry.js';
 import type { Capabilities, HealthResult } from '../connectors/types.js';
 import { createLogger } from '../logging/logger.js';
+import { Media } from '../media/media.js';
+import type { StoreProbe } from '../media/stores/store.js';
 import { CliError, EXIT } from './context.js';
 import { describeError } from '../logging/errors.js';
 
@@ -17,6 +19,8 @@ export interface ConnectorDetails {
   config: unknown;
   capabilities: Capabilities | { error: string };
   probe: HealthResult;
+  /** The worker's output store and input limits (secrets masked), and a probe of the store. */
+  media: { output_store: string; config: unknown; probe: StoreProbe };
 }
 
 /** Builds the connector, asks its service for capabilities and health, and redacts secrets. */
@@ -43,7 +47,16 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
     } catch (error) {
       probe = { healthy: false, detail: describeError(error) };
     }
-    const redacted = redactedConfig(config) as { connectors?: Record<string, unknown> };
+    const redacted = redactedConfig(config) as { connectors?: Record<string, unknown>; media?: unknown };
+    const media = await Media.create(config.media);
+    let storeProbe: StoreProbe;
+    try {
+      storeProbe = await media.probe(AbortSignal.timeout(10_000));
+    } catch (error) {
+      storeProbe = { ok: false, detail: error instanceof Error ? error.message : String(error) };
+    } finally {
+      media.close();
+    }
     return {
       connector: name,
       version: definition.version,
@@ -54,13 +67,14 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
       config: redacted.connectors?.[name],
       capabilities,
       probe,
+      media: { output_store: media.describe(), config: redacted.media, probe: storeProbe },
     };
   } finally {
     await connector.close?.();
   }
 }
 
-/** `emp-worker details <connector>`: prints the details and a verdict; exit 1 when the probe fails. */
+/** `emp-worker details <connector>`: prints the details and a verdict; exit 1 when a probe (service or store) fails. */
 export async function detailsCommand(
   config: AppConfig,
   name: string,
@@ -78,6 +92,9 @@ export async function detailsCommand(
     out.write(`  config: ${JSON.stringify(details.config)}\n`);
     out.write(`  capabilities: ${JSON.stringify(details.capabilities)}\n`);
     out.write(`  service: ${details.probe.healthy ? 'OK' : 'UNREACHABLE'} — ${details.probe.detail}\n`);
+    out.write(
+      `  output store: ${details.media.probe.ok ? 'OK' : 'FAILING'} — ${details.media.probe.detail}\n`,
+    );
   }
-  return details.probe.healthy ? EXIT.ok : EXIT.failure;
+  return details.probe.healthy && details.media.probe.ok ? EXIT.ok : EXIT.failure;
 }

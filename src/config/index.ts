@@ -3,6 +3,7 @@ import path from 'node:path';
 import convict from 'convict';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
+import { mediaConfigProblems } from './media.js';
 import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
 import { describeError } from '../logging/errors.js';
 import { findKeyProblems, undeclaredKeys, type KeyProblem } from './validate.js';
@@ -64,6 +65,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
+  const mediaProblems = mediaConfigProblems(value.media);
+  if (mediaProblems.length > 0) throw new ConfigError(`Invalid configuration: ${mediaProblems.join('; ')}`);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
   if (value.webhooks.url !== '' && value.webhooks.secret === '') {
     throw new ConfigError(
@@ -177,7 +180,7 @@ export function fallbackEnvName(keyPath: string, name: string): string | undefin
 }
 
 /** Variables whose values are never shown, whatever the schema says. */
-const SECRET_ENV = /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN/;
+const SECRET_ENV = /PASSWORD|API_KEY|REDIS_URL|SECRET|TOKEN|CONNECTION_STRING/;
 
 /** `VAR="value" (key.path): must be …`, the value left out when it is secret or not from the environment. */
 function describeProblem(problem: KeyProblem, env: NodeJS.ProcessEnv): string {

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Schema } from 'convict';
 import { addFormat, formats } from './formats.js';
+import { mediaSchema, type MediaConfig } from './media.js';
 
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
@@ -28,6 +29,8 @@ export interface AppConfig {
   board: BoardConfig;
   /** Signed completion webhooks (docs/producers.md). */
   webhooks: WebhookConfig;
+  /** Output stores and input fetching (docs/media.md). */
+  media: MediaConfig;
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
 }
@@ -351,6 +354,7 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         env: 'WEBHOOK_ALLOW_PRIVATE_URLS',
       },
     },
+    media: mediaSchema,
     connectors: connectors,
   };
 }

@@ -1,4 +1,7 @@
 import type { Logger } from 'winston';
+import type { JobInputs, JobOutputs } from '../media/types.js';
+
+export type { JobInputs, JobOutputs, OutputFileSource, StoredFile, FetchedInput } from '../media/types.js';
 
 /**
  * One progress report from a connector. The worker adds `connector`, keeps `progress`
@@ -59,6 +62,13 @@ export interface JobContext {
   readonly logger: Logger;
   /** State that survives a crash, for re-attaching to work already submitted. */
   readonly checkpoint: JobCheckpoint;
+  /**
+   * Where the job's output files go (the worker's store or the job's `upload_urls`);
+   * connectors hand files here, never to a store. See docs/media.md.
+   */
+  readonly outputs: JobOutputs;
+  /** Downloads input URLs through the SSRF guard, with the worker's size and time limits. */
+  readonly inputs: JobInputs;
 }
 
 /** Result of a health check of the service behind a connector. */

@@ -10,3 +10,6 @@ export type JsonObject = Record<string, unknown>;
 export function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** `an array`, `a string`, `null`... for error messages (shared with src/schemas). */
+export { describeType } from '../schemas/validate.js';

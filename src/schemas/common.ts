@@ -1,6 +1,17 @@
 import * as z from 'zod';
+import { MAX_UPLOAD_URLS } from '../media/upload-urls.js';
 import { webhookField } from '../webhooks/job-webhook.js';
 import { payloadSchema, type PayloadSchema } from './validate.js';
+
+/**
+ * The optional `upload_urls` field: presigned PUT URLs, one per output file, used instead
+ * of the worker's store (docs/media.md). The worker takes it off before the connector
+ * sees the data and checks each URL with the SSRF guard (src/media/upload-urls.ts).
+ */
+export const uploadUrlsField = z
+  .array(z.string().min(1).describe('a presigned http(s) PUT URL'))
+  .max(MAX_UPLOAD_URLS)
+  .describe("Presigned PUT URLs for the job's output files, in output order, instead of the worker's store");
 
 /** Job data that is any JSON object, passed on as it is (the `rest` and `rest_async` connectors). */
 export function jsonObjectJobSchema(description: string): PayloadSchema<Record<string, unknown>> {

@@ -14,6 +14,8 @@ import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connect
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
+import type { Media } from '../media/media.js';
+import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 import type { WebhookConfig } from '../config/schema.js';
@@ -60,6 +62,8 @@ export interface ProcessorDeps {
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
+  /** The worker's output store and input limits. */
+  media: Media;
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
   /**
@@ -163,12 +167,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       checkJobData(job.data, deps.maxDataBytes);
       // Only jobs that name a webhook (or a worker with WEBHOOK_URL) pay for this; none costs Redis.
-      const ownWebhook = hasWebhookField(job.data);
-      const data: unknown = hasWebhookField(job.data) ? withoutWebhook(job.data) : job.data;
-      if (ownWebhook || (deps.webhooks && deps.webhooks.config.url !== '')) {
+      if (hasWebhookField(job.data) || (deps.webhooks && deps.webhooks.config.url !== '')) {
         webhook = await resolveJobWebhook(job.data, deps.webhooks?.config ?? NO_WEBHOOKS);
       }
       controller?.signal.throwIfAborted();
+      // Checked before any work: a bad upload URL must not cost a GPU run.
+      const { data: withoutUploads, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
+      // The connector sees neither field: they are the worker's, not the service's.
+      const data = hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads;
 
       const ctx: JobContext = {
         id: jobId,
@@ -185,6 +191,14 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           return logger();
         },
         checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
+        outputs: deps.media.outputsFor({
+          queue: deps.queue,
+          jobId,
+          uploadUrls,
+          signal,
+          progress: update => reporter.report(update),
+        }),
+        inputs: deps.media.inputsFor(signal),
       };
       const output = await connector.process(ctx);
       controller?.signal.throwIfAborted();

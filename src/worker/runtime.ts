@@ -8,6 +8,7 @@ import type { CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
+import { Media } from '../media/media.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
@@ -70,6 +71,7 @@ export class WorkerRuntime {
   private readonly startedAt = new Date();
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  private media: Media | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -85,7 +87,9 @@ export class WorkerRuntime {
     this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
     this.startWebhooks(this.redis);
 
-    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name);
+    this.media = await Media.create(this.config.media);
+    this.logger.info(`output store: ${this.media.describe()}`);
+    for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name, this.media);
     await this.subscribeToCancels();
     this.metrics.registerQueueWaiting(() => this.waitingCounts());
     this.metrics.registerActiveJobs(() => this.activeJobs.values(), [...this.runtimes.keys()]);
@@ -148,7 +152,7 @@ export class WorkerRuntime {
       );
   }
 
-  private createConnectorRuntime(name: string): void {
+  private createConnectorRuntime(name: string, media: Media): void {
     const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
     const config = this.config.connectors[name] as CommonConnectorConfig;
@@ -167,6 +171,7 @@ export class WorkerRuntime {
       redis,
       activeJobs: this.activeJobs,
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
+      media,
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
       takeEarlyCancel: key => this.cancels.take(key),
       webhooks: { config: this.config.webhooks, outbox: this.outbox },
@@ -362,6 +367,7 @@ export class WorkerRuntime {
       await this.subscriber?.quit().catch(() => undefined);
       await this.redis.quit().catch(() => undefined);
     }
+    this.media?.close();
     this.logger.info('stopped');
   }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import { NODE_CLASSES } from '../fakes/comfyui/nodes.js';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { PNG_SIGNATURE } from '../fakes/comfyui/png.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -287,7 +288,7 @@ describe('comfyui connector end to end (real CLI worker, Redis, fake ComfyUI)', 
     };
     expect(shown.capabilities).toMatchObject({
       comfyui_version: '0.3.64',
-      node_classes: 8,
+      node_classes: Object.keys(NODE_CLASSES).length,
       devices: [{ name: 'cpu', type: 'cpu' }],
     });
     expect(shown.probe).toEqual({ healthy: true, detail: expect.stringContaining('ComfyUI 0.3.64') });

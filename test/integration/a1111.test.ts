@@ -119,7 +119,7 @@ describe('a1111 connector through a real worker runtime', () => {
     [
       'an unknown field',
       { payload: {}, prompt: 'x' },
-      /^ERR_INVALID_INPUT: job data: unknown field "prompt" \(allowed: endpoint, method, payload, webhook\)$/,
+      /^ERR_INVALID_INPUT: job data: unknown field "prompt" \(allowed: endpoint, method, payload, webhook, upload_urls\)$/,
     ],
   ])('%s fails at once naming the field, and no request leaves the worker', async (_label, data, reason) => {
     const host = new URL(elsewhere.url).host;

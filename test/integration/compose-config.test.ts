@@ -38,6 +38,7 @@ function composeConfig(): ComposeFile {
 
 interface ComposeService {
   image?: string;
+  profiles?: string[];
   build?: { context: string };
   command?: string[];
   environment?: Record<string, string>;
@@ -90,8 +91,34 @@ describe('docker-compose.yml and Dockerfile', () => {
     scripts: Record<string, string>;
   };
 
-  test('docker-compose validates the file and finds exactly redis, worker and bull-board', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['bull-board', 'redis', 'worker']);
+  test('docker-compose validates the file and finds exactly redis, worker and bull-board (MinIO only under its profile)', () => {
+    const always = Object.entries(compose.services).filter(([, service]) => !service.profiles?.length);
+    expect(always.map(([name]) => name).sort()).toEqual(['bull-board', 'redis', 'worker']);
+    const optional = Object.entries(compose.services).filter(([, service]) => service.profiles?.length);
+    expect(optional.map(([name, service]) => [name, service.profiles])).toEqual([
+      ['minio', ['minio']],
+      ['minio-bucket', ['minio']],
+    ]);
+  });
+
+  test('the MinIO profile: the worker defaults point at it, one bucket and key pair on both sides; store off by default', () => {
+    const env = worker?.environment ?? {};
+    const minio = compose.services.minio;
+    expect(env.OUTPUT_STORE).toBe(defaults.media.output.store);
+    expect(env.OUTPUT_S3_ENDPOINT).toBe('http://minio:9000');
+    expect(env.OUTPUT_S3_FORCE_PATH_STYLE).toBe('true');
+    expect(minio?.environment?.MINIO_ROOT_USER).toBe(env.OUTPUT_S3_ACCESS_KEY_ID);
+    expect(minio?.environment?.MINIO_ROOT_PASSWORD).toBe(env.OUTPUT_S3_SECRET_ACCESS_KEY);
+    expect(compose.services['minio-bucket']?.command).toEqual([
+      'mb',
+      '--ignore-existing',
+      `local/${env.OUTPUT_S3_BUCKET}`,
+    ]);
+    // The worker's settings pass the start-up check with the store switched on.
+    const config = loadConfig(
+      Object.fromEntries(Object.entries(env).map(([k, v]) => [k, k === 'OUTPUT_STORE' ? 's3' : v])),
+    );
+    expect(config.media.output.s3.bucket).toBe(env.OUTPUT_S3_BUCKET);
   });
 
   test('Redis 7 with AOF persistence on a volume, noeviction, and a health check', () => {
@@ -152,7 +179,10 @@ describe('docker-compose.yml and Dockerfile', () => {
   test('every variable the compose file sets or documents in comments is one the code reads', () => {
     const known = schemaEnvNames();
     const text = fs.readFileSync('docker-compose.yml', 'utf8');
-    const set = Object.values(compose.services).flatMap(service => Object.keys(service.environment ?? {}));
+    // MinIO's own services read MinIO's variables.
+    const set = Object.values(compose.services)
+      .filter(service => !service.profiles?.includes('minio'))
+      .flatMap(service => Object.keys(service.environment ?? {}));
     for (const name of set) expect({ name, known: known.has(name) }).toEqual({ name, known: true });
     const documented = [...text.matchAll(/^\s*#\s*(WORKER_[A-Z0-9_]+):/gm)].map(match => match[1] ?? '');
     expect(documented.length).toBeGreaterThan(10);

@@ -16,7 +16,7 @@ const graph = {
 
 describe('parseComfyJob: the three payload forms of docs/connectors/comfyui.md', () => {
   test('a bare graph', () => {
-    expect(parseComfyJob(graph)).toEqual({ prompt: graph, extraData: undefined });
+    expect(parseComfyJob(graph)).toEqual({ prompt: graph, extraData: undefined, images: [] });
   });
   test('{prompt, extra_data}', () => {
     const job = parseComfyJob({ prompt: graph, extra_data: { extra_pnginfo: { a: 1 } } });
@@ -62,7 +62,7 @@ describe('parseComfyJob: the three payload forms of docs/connectors/comfyui.md',
     [
       'unknown wrapper fields',
       { prompt: graph, client_id: 'x' },
-      /^job data: unknown field "client_id" \(allowed: prompt, extra_data, webhook\)$/,
+      /^job data: unknown field "client_id" \(allowed: prompt, extra_data, images, webhook, upload_urls\)$/,
     ],
     [
       'extra_data not an object',

@@ -1,3 +1,4 @@
+import { testMedia } from '../helpers/media.js';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -33,6 +34,8 @@ class EchoConnector extends WebSocketConnector {
   }
 }
 
+const media = testMedia();
+
 function context(signal: AbortSignal): JobContext {
   const checkpoint: JobCheckpoint = { get: () => undefined, set: async () => undefined };
   return {
@@ -43,6 +46,14 @@ function context(signal: AbortSignal): JobContext {
     log: async () => undefined,
     logger: createLogger({ level: 'error', format: 'json' }),
     checkpoint,
+    outputs: media.outputsFor({
+      queue: 'echo',
+      jobId: '1',
+      uploadUrls: undefined,
+      signal: () => signal,
+      progress: () => undefined,
+    }),
+    inputs: media.inputsFor(() => signal),
   };
 }
 

@@ -45,6 +45,8 @@ interface State {
 export interface FakeA1111Server extends ListeningServer {
   /** Paths of every request, in order (`POST /sdapi/v1/txt2img`). */
   calls: string[];
+  /** Bodies of txt2img/img2img calls, in order. */
+  generationBodies: Record<string, unknown>[];
   /** Times `/sdapi/v1/interrupt` was called. */
   interrupts: number;
   /** Generations finished (interrupted ones included). */
@@ -267,6 +269,7 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
       case 'POST txt2img':
       case 'POST img2img': {
         const kind = route === 'txt2img' ? 'txt2img' : 'img2img';
+        fake.generationBodies.push(body);
         const errors = [];
         for (const field of INT_FIELDS) {
           const value = body[field];
@@ -368,6 +371,7 @@ export async function startFakeA1111(options: FakeA1111Options = {}): Promise<Fa
   const fake: FakeA1111Server = {
     ...server,
     calls: [],
+    generationBodies: [],
     interrupts: 0,
     generations: 0,
     maxConcurrent: 0,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { TINY_GIF, solidPng } from './png.js';
 
 /** An input of a node class, as /object_info describes it. */
@@ -29,6 +29,8 @@ export interface RunContext {
   save(type: 'output' | 'temp', subfolder: string, filename: string, bytes: Buffer): void;
   /** Next free counter for files named `<prefix>_<counter>_` in a folder. */
   counter(subfolder: string, prefix: string): number;
+  /** Reads a file of the input/output/temp folder (`sub/name.png` allowed), as LoadImage does. */
+  load(type: 'input' | 'output' | 'temp', name: string): Buffer | undefined;
 }
 
 /** ComfyUI's exception for a node that raised (becomes `execution_error`). */
@@ -51,6 +53,11 @@ export interface NodeClass {
   optional?: Record<string, InputSpec>;
   output: string[];
   outputNode: boolean;
+  /** VALIDATE_INPUTS: a message when the literal inputs are unusable (`exists` looks into the folders). */
+  validate?(
+    inputs: Record<string, unknown>,
+    exists: (type: 'input', name: string) => boolean,
+  ): string | undefined;
   /** IS_CHANGED returns the time: never served from cache. */
   neverCached?: boolean;
   run(
@@ -161,6 +168,59 @@ export const NODE_CLASSES: Record<string, NodeClass> = {
         ctx.preview(solidPng(image.width, image.height, image.color));
       }
       return { result: [] };
+    },
+  },
+  LoadImage: {
+    name: 'LoadImage',
+    displayName: 'Load Image',
+    category: 'image',
+    description: 'Loads an image from the input folder (what POST /upload/image stored).',
+    required: { image: { type: 'STRING' } },
+    output: ['IMAGE', 'MASK'],
+    outputNode: false,
+    // ComfyUI's IS_CHANGED hashes the file: a new upload under the same name runs again.
+    neverCached: true,
+    validate: (inputs, exists) =>
+      typeof inputs.image === 'string' && exists('input', inputs.image)
+        ? undefined
+        : `Invalid image file: ${String(inputs.image)}`,
+    run: async (inputs, ctx) => {
+      const bytes = ctx.load('input', String(inputs.image));
+      if (!bytes) throw new NodeException('FileNotFoundError', `Invalid image file: ${String(inputs.image)}`);
+      const isPng = bytes
+        .subarray(0, 8)
+        .equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+      // The image's "colour" is taken from its hash, so outputs show which input was read.
+      const color = createHash('sha256').update(bytes).digest().readUIntBE(0, 3);
+      const image: FakeImage = {
+        width: isPng && bytes.length >= 24 ? Math.min(bytes.readUInt32BE(16), 64) : 8,
+        height: isPng && bytes.length >= 24 ? Math.min(bytes.readUInt32BE(20), 64) : 8,
+        batch: 1,
+        color,
+      };
+      return { result: [image, image] };
+    },
+  },
+  FakeSaveNoise: {
+    name: 'FakeSaveNoise',
+    displayName: 'Fake Save Noise (test)',
+    category: 'testing',
+    description:
+      'Saves one file of `bytes` random bytes (after a PNG signature) to the output folder: large outputs without large images.',
+    required: {
+      images: IMAGE_IN,
+      bytes: { type: 'INT', default: 1048576, min: 16, max: 1 << 30 },
+      filename_prefix: { type: 'STRING', default: 'noise' },
+    },
+    output: [],
+    outputNode: true,
+    run: async (inputs, ctx) => {
+      const { subfolder, base } = splitPrefix(String(inputs.filename_prefix));
+      const filename = `${base}_${String(ctx.counter(subfolder, base)).padStart(5, '0')}_.png`;
+      const bytes = randomBytes(Number(inputs.bytes));
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(bytes);
+      ctx.save('output', subfolder, filename, bytes);
+      return { result: [], ui: { images: [{ filename, subfolder, type: 'output' }] } };
     },
   },
   FakeSampler: {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -34,6 +34,8 @@ export interface FakeComfyOptions {
   legacy?: boolean;
   /** Extra delay before each node runs (ms), to make prompts observable. */
   nodeDelayMs?: number;
+  /** Most files kept (oldest dropped first), so long benchmarks do not fill the fake's memory. */
+  maxFiles?: number;
 }
 
 /** Fault switches; change them at any time. */
@@ -89,6 +91,10 @@ export class FakeComfyUI {
   readonly acceptedPrompts: string[] = [];
   /** When each prompt started and ended on the fake's worker (ms since epoch): its own execution time. */
   readonly timings = new Map<string, { started: number; ended: number }>();
+  /** Every POST /upload/image that stored a file: its answer and the bytes' sha256. */
+  readonly uploads: { name: string; subfolder: string; type: string; sha256: string; size: number }[] = [];
+  /** Every file LoadImage read: input name and sha256. */
+  readonly inputsRead: { name: string; sha256: string }[] = [];
   /** Every WebSocket upgrade that was accepted (client id, auth header seen). */
   readonly connections: { clientId: string; authorization: string | undefined }[] = [];
 
@@ -265,6 +271,10 @@ export class FakeComfyUI {
       res.end('<html><body><h1>401 Authorization Required</h1></body></html>');
       return;
     }
+    if (route === '/upload/image' && method === 'POST') {
+      this.requests.push({ method, path: route });
+      return this.uploadImage(req, res);
+    }
     const raw = method === 'POST' ? await readBody(req) : '';
     const seen: SeenRequest = { method, path: route };
     this.requests.push(seen);
@@ -400,6 +410,67 @@ export class FakeComfyUI {
     res.end('404: Not Found');
   }
 
+  /**
+   * POST /upload/image (server.py's `upload_image`): multipart `image` (required), `type` (input by
+   * default; other than input/temp/output is a 500), `subfolder`, `overwrite`. A clash
+   * with identical bytes reuses the name, with other bytes renames to `name (1).ext`
+   * unless `overwrite` is "true"/"1". Answers `{name, subfolder, type}`.
+   */
+  private async uploadImage(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const reply = (status: number, body: string, type = 'text/plain'): void => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(req.headers['content-type'] ?? '');
+    const raw = await readRaw(req);
+    const parts = boundary ? parseMultipart(raw, boundary[1] ?? boundary[2] ?? '') : [];
+    const field = (name: string): string | undefined =>
+      parts.find(part => part.name === name && part.filename === undefined)?.data.toString('utf8');
+    const image = parts.find(part => part.name === 'image');
+    if (!image || !image.filename) return reply(400, '400: Bad Request');
+    const type = field('type') ?? 'input';
+    if (!(TYPES as readonly string[]).includes(type)) {
+      return reply(500, '500 Internal Server Error\n\nServer got itself in trouble');
+    }
+    const subfolder = field('subfolder') ?? '';
+    const overwrite = ['true', '1'].includes(field('overwrite') ?? '');
+    const root = `/comfy/${type}`;
+    const folder = path.posix.resolve(root, subfolder);
+    let name = path.posix.basename(image.filename);
+    if ((folder !== root && !folder.startsWith(`${root}/`)) || name === '' || name === '..') {
+      return reply(400, '400: Bad Request');
+    }
+    if (!overwrite) {
+      const ext = path.posix.extname(name);
+      const stem = name.slice(0, name.length - ext.length);
+      for (let i = 1; ; i++) {
+        const existing = this.files.get(path.posix.join(folder, name));
+        if (!existing || existing.equals(image.data)) break;
+        name = `${stem} (${i})${ext}`;
+      }
+    }
+    this.storeFile(path.posix.join(folder, name), image.data);
+    this.uploads.push({
+      name,
+      subfolder,
+      type,
+      sha256: createHash('sha256').update(image.data).digest('hex'),
+      size: image.data.length,
+    });
+    return reply(200, JSON.stringify({ name, subfolder, type }), 'application/json; charset=utf-8');
+  }
+
+  private storeFile(key: string, bytes: Buffer): void {
+    this.files.delete(key);
+    this.files.set(key, bytes);
+    const max = this.options.maxFiles;
+    if (max === undefined) return;
+    for (const oldest of this.files.keys()) {
+      if (this.files.size <= max) break;
+      this.files.delete(oldest);
+    }
+  }
+
   /** GET /view: the 404/400/403/404 rules of server.py's `view_image`. */
   private view(url: URL, res: http.ServerResponse): void {
     const fail = (status: number): void => {
@@ -504,7 +575,9 @@ export class FakeComfyUI {
       const node = prompt[id];
       const cls = node ? NODE_CLASSES[node.class_type] : undefined;
       if (!node || !cls) return false;
-      const errors = validateInputs(node, cls, prompt);
+      const errors = validateInputs(node, cls, prompt, (type, name) =>
+        this.files.has(path.posix.resolve(`/comfy/${type}`, name)),
+      );
       let ok = errors.length === 0;
       if (errors.length > 0) own.set(id, errors);
       for (const input of Object.values(node.inputs ?? {})) {
@@ -771,7 +844,12 @@ export class FakeComfyUI {
       },
       sleep: ms => this.sleepInterruptible(ms),
       save: (type, subfolder, filename, bytes) => {
-        this.files.set(path.posix.join(path.posix.resolve(`/comfy/${type}`, subfolder), filename), bytes);
+        this.storeFile(path.posix.join(path.posix.resolve(`/comfy/${type}`, subfolder), filename), bytes);
+      },
+      load: (type, name) => {
+        const bytes = this.files.get(path.posix.resolve(`/comfy/${type}`, name));
+        if (bytes) this.inputsRead.push({ name, sha256: createHash('sha256').update(bytes).digest('hex') });
+        return bytes;
       },
       counter: (subfolder, prefix) => {
         const key = `${subfolder}/${prefix}`;
@@ -809,6 +887,35 @@ function safeJson(raw: string, seen: SeenRequest): unknown {
   return seen.body;
 }
 
+async function readRaw(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The parts of a multipart/form-data body (enough of RFC 7578 for ComfyUI's upload form). */
+function parseMultipart(body: Buffer, boundary: string): { name: string; filename?: string; data: Buffer }[] {
+  const parts: { name: string; filename?: string; data: Buffer }[] = [];
+  const delimiter = Buffer.from(`--${boundary}`);
+  let start = body.indexOf(delimiter);
+  while (start >= 0) {
+    const next = body.indexOf(delimiter, start + delimiter.length);
+    if (next < 0) break;
+    const part = body.subarray(start + delimiter.length + 2, next - 2);
+    const split = part.indexOf('\r\n\r\n');
+    if (split >= 0) {
+      const head = part.subarray(0, split).toString('utf8');
+      const name = /name="([^"]*)"/i.exec(head)?.[1];
+      const filename = /filename="([^"]*)"/i.exec(head)?.[1];
+      if (name !== undefined) {
+        parts.push({ name, ...(filename !== undefined ? { filename } : {}), data: part.subarray(split + 4) });
+      }
+    }
+    start = next;
+  }
+  return parts;
+}
+
 async function readBody(req: http.IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -843,9 +950,23 @@ function validateInputs(
   node: PromptNode,
   cls: NodeClass,
   prompt: Record<string, PromptNode>,
+  exists: (type: 'input', name: string) => boolean,
 ): Record<string, unknown>[] {
   const errors: Record<string, unknown>[] = [];
   const inputs = isObject(node.inputs) ? node.inputs : {};
+  const custom = cls.validate?.(inputs, exists);
+  if (custom !== undefined) {
+    // ComfyUI's VALIDATE_INPUTS failure shape.
+    errors.push({
+      type: 'custom_validation_failed',
+      message: 'Custom validation failed for node',
+      details: `${Object.keys(cls.required)[0] ?? ''} - ${custom}`,
+      extra_info: {
+        input_name: Object.keys(cls.required)[0] ?? '',
+        received_value: inputs[Object.keys(cls.required)[0] ?? ''],
+      },
+    });
+  }
   const specs: [string, InputSpec, boolean][] = [
     ...Object.entries(cls.required).map(([n, s]): [string, InputSpec, boolean] => [n, s, true]),
     ...Object.entries(cls.optional ?? {}).map(([n, s]): [string, InputSpec, boolean] => [n, s, false]),

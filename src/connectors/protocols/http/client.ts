@@ -1,4 +1,5 @@
-import got, { RequestError, type Method, type Response } from 'got';
+import type { Readable } from 'node:stream';
+import got, { RequestError, type Method, type PlainResponse, type Response } from 'got';
 import { abortReason } from '../../abort.js';
 import {
   ConnectorError,
@@ -37,6 +38,8 @@ export interface HttpRequest {
   /** Path below the base URL (`/prompt`); never a full URL. */
   path: string;
   json?: unknown;
+  /** A raw body (a multipart upload); set its content type in `headers`. */
+  body?: Buffer | Readable;
   searchParams?: Record<string, string | number | boolean>;
   signal?: AbortSignal;
   /** Overrides the client's timeout for this request (e.g. a long blocking generation call). */
@@ -44,6 +47,13 @@ export interface HttpRequest {
   /** Statuses returned to the caller instead of thrown (default: only 2xx are returned). */
   acceptStatus?: (status: number) => boolean;
   headers?: Record<string, string>;
+}
+
+/** A response whose body is still to be read (a file streamed on). */
+export interface HttpStreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
 }
 
 /** A response whose body has been read. */
@@ -124,6 +134,7 @@ export class HttpClient {
         method: request.method ?? 'GET',
         headers,
         ...(request.json !== undefined ? { json: request.json } : {}),
+        ...(request.body !== undefined ? { body: request.body } : {}),
         ...(searchParams ? { searchParams } : {}),
         responseType: 'buffer',
         throwHttpErrors: false,
@@ -150,10 +161,56 @@ export class HttpClient {
       throw this.transportError(error, request, url);
     }
     const status = response.statusCode;
-    const result = toHttpResponse(response, { ...this.facts(request, url), status });
+    const result = toHttpResponse(response.headers, response.body, { ...this.facts(request, url), status });
     const accepted = request.acceptStatus ? request.acceptStatus(status) : status >= 200 && status < 300;
     if (!accepted) throw this.statusError(result, request, url);
     return result;
+  }
+
+  /**
+   * A GET whose body is streamed instead of read (files of any size in bounded memory).
+   * Non-2xx answers and transport failures throw the same classified errors as {@link request}.
+   */
+  async stream(request: Omit<HttpRequest, 'json' | 'body' | 'method'>): Promise<HttpStreamResponse> {
+    const url = this.url(request.path);
+    const headers: Record<string, string> = { accept: '*/*', ...request.headers };
+    if (this.authorization) headers.authorization = this.authorization;
+    const stream = got.stream(url, {
+      headers,
+      ...(request.searchParams ? { searchParams: request.searchParams } : {}),
+      throwHttpErrors: false,
+      followRedirect: false,
+      retry: { limit: 0 },
+      timeout: { request: request.timeoutMs ?? this.options.timeoutMs },
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
+    let response: PlainResponse;
+    try {
+      response = await new Promise<PlainResponse>((resolve, reject) => {
+        stream.once('response', resolve);
+        stream.once('error', reject);
+      });
+    } catch (error) {
+      if (request.signal?.aborted) throw abortReason(request.signal);
+      throw this.transportError(error, request, url);
+    }
+    const status = response.statusCode;
+    if (status < 200 || status >= 300) {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      try {
+        for await (const chunk of stream) {
+          if (length < 4096) chunks.push(chunk as Buffer);
+          length += (chunk as Buffer).length;
+        }
+      } catch {
+        // The status says enough.
+      }
+      const body = Buffer.concat(chunks);
+      const answer = toHttpResponse(response.headers, body, { ...this.facts(request, url), status });
+      throw this.statusError(answer, request, url);
+    }
+    return { status, headers: response.headers, body: stream };
   }
 
   /** Shortcut: request and parse JSON. */
@@ -278,14 +335,14 @@ export function errorDetail(text: string): string {
 }
 
 function toHttpResponse(
-  response: Response<Buffer>,
+  headers: HttpResponse['headers'],
+  body: Buffer,
   facts: { service: string; endpoint: string; status: number },
 ): HttpResponse {
-  const body = response.body;
   const text = body.toString('utf8');
   return {
-    status: response.statusCode,
-    headers: response.headers,
+    status: facts.status,
+    headers,
     text,
     body,
     json<T>(): T {

@@ -14,6 +14,7 @@ import { InvalidInputError, ServiceFailedError } from '../../errors.js';
 import type { HttpResponse } from '../../protocols/http/client.js';
 import { servicePathProblem } from '../../protocols/http/path.js';
 import { defineConnector } from '../../definition.js';
+import { inlineImageUrls, storeImages } from './media.js';
 import {
   describeAuth,
   effectiveBaseUrl,
@@ -137,6 +138,24 @@ export class A1111Connector extends RestSyncConnector<A1111Job> {
       healthEndpoint: config.healthEndpoint,
       logger,
     });
+  }
+
+  /**
+   * Fetches input images given as URLs before the call (A1111 takes base64), and with a
+   * store in use stores the answer's images instead of returning their base64.
+   */
+  override async process(ctx: JobContext): Promise<unknown> {
+    const job = parseA1111Job(ctx.data);
+    const payload = await inlineImageUrls(ctx, job.payload);
+    // The same context (its getters included) with the fetched images in the payload.
+    const prepared: JobContext =
+      payload === job.payload
+        ? ctx
+        : (Object.create(ctx, {
+            data: { value: { ...(ctx.data as JsonObject), payload } },
+          }) as JobContext);
+    const result = await super.process(prepared);
+    return ctx.outputs.enabled ? storeImages(ctx, result, job.payload) : result;
   }
 
   protected parseJob(data: unknown): A1111Job {

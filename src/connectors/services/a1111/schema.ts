@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { payloadSchema } from '../../../schemas/validate.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
+import { uploadUrlsField } from '../../../schemas/common.js';
 
 /** An sdapi path: no `..`, `//`, `\` or scheme, so it stays below `/sdapi/v1/`. */
 const SDAPI_PATH = /^(?![a-zA-Z][a-zA-Z0-9+.-]*:)(?!.*\.\.)(?!.*\/\/)[^\\]+$/;
@@ -24,6 +25,7 @@ export const a1111JobSchema = payloadSchema(
         .nullish()
         .describe('The A1111 request body, e.g. {"prompt": "a cat", "steps": 20}; required for POST'),
       webhook: webhookField.optional(),
+      upload_urls: uploadUrlsField.optional(),
     })
     .describe('a1111 job: one AUTOMATIC1111 /sdapi/v1 call'),
 );

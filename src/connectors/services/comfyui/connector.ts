@@ -8,6 +8,7 @@ import { WebSocketConnector } from '../../protocols/websocket/base.js';
 import type { MessageStream } from '../../protocols/websocket/stream.js';
 import { VERSION, type ComfyUIConfig } from './config.js';
 import { collectOutputs, type ComfyOutput } from './outputs.js';
+import { storeOutputFiles, uploadInputImages } from './media.js';
 import { WorkflowProgress } from './progress.js';
 import {
   clip,
@@ -81,6 +82,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
         );
       }
       promptId ??= randomUUID();
+      await uploadInputImages(ctx, this.http, this.config.apiPrefix, job.images);
       promptId = await this.submit(ctx, job, promptId);
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
@@ -284,14 +286,18 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
   private async finish(ctx: JobContext, promptId: string, entry: HistoryEntry): Promise<ComfyOutput> {
     const failure = historyFailure(promptId, entry);
     if (failure) throw failure;
-    return collectOutputs(promptId, entry, {
+    const stored = ctx.outputs.enabled;
+    const output = await collectOutputs(promptId, entry, {
       http: this.http,
       viewHttp: this.viewHttp,
       apiPrefix: this.config.apiPrefix,
-      inline: this.config.inlineOutputs,
+      // With a store, files go there and never inline into the result (it lives in Redis).
+      inline: this.config.inlineOutputs && !stored,
       inlineMaxBytes: this.config.inlineMaxBytes,
       signal: ctx.signal,
     });
+    // A store failure is retryable: the retry re-attaches here through the saved prompt id.
+    return stored ? storeOutputFiles(ctx, this.http, this.config.apiPrefix, output) : output;
   }
 
   /**

@@ -1,7 +1,9 @@
 import * as z from 'zod';
 import { jsonPointer, payloadSchema } from '../../../schemas/validate.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
+import { uploadUrlsField } from '../../../schemas/common.js';
 import { InvalidInputError } from '../../errors.js';
+import { MAX_INPUT_IMAGES, parseInputImages, type InputImage } from '../../../media/inputs.js';
 import { isPlainObject, type JsonObject } from '../../validate.js';
 
 /** One node of an API-format workflow. */
@@ -19,6 +21,8 @@ export interface ComfyJob {
   prompt: WorkflowGraph;
   /** Sent as `extra_data` (our `client_id` is added by ComfyUI from the request). */
   extraData: JsonObject | undefined;
+  /** Input images to upload before queueing (`images: [{name, image}]`); checked by parseInputImages. */
+  images: InputImage[];
 }
 
 /** Most nodes a workflow may have (a typo guard, far above real workflows). */
@@ -44,15 +48,34 @@ const extraDataSchema = z
   .nullish()
   .describe('Sent to ComfyUI as extra_data (e.g. extra_pnginfo)');
 
+/** Input images uploaded to ComfyUI before the prompt (checked further by parseInputImages). */
+const imagesSchema = z
+  .array(
+    z.strictObject({
+      name: z
+        .string()
+        .min(1)
+        .describe('file name the workflow\'s LoadImage node refers to (no "/", "\\" or "..")'),
+      image: z.string().min(1).describe('base64, a data:image/…;base64, URL or an http(s) URL'),
+    }),
+  )
+  .max(MAX_INPUT_IMAGES)
+  .nullish()
+  .describe('Input images, uploaded to ComfyUI before the prompt is queued (docs/media.md)');
+
 const promptForm = z.strictObject({
   prompt: graphSchema,
   extra_data: extraDataSchema,
+  images: imagesSchema,
   webhook: webhookField.optional(),
+  upload_urls: uploadUrlsField.optional(),
 });
 const workflowForm = z.strictObject({
   workflow: graphSchema,
   extra_data: extraDataSchema,
+  images: imagesSchema,
   webhook: webhookField.optional(),
+  upload_urls: uploadUrlsField.optional(),
 });
 
 /** Job data of the `comfyui` connector in its three forms (docs/schemas/comfyui.json). */
@@ -71,9 +94,10 @@ const formParsers = {
 
 /**
  * Reads the three payload forms of docs/connectors/comfyui.md — a bare graph,
- * `{prompt, extra_data?}` or `{workflow, extra_data?}` — and checks the graph before
- * anything is sent: the shape by {@link comfyuiJobSchema}, then that every link is
- * `["<node id>", <output>]` pointing at a node of the graph. Errors name the JSON pointer.
+ * `{prompt, extra_data?, images?}` or `{workflow, extra_data?, images?}` — and checks the
+ * graph before anything is sent: the shape by {@link comfyuiJobSchema}, then that every
+ * link is `["<node id>", <output>]` pointing at a node of the graph, then the input images.
+ * Errors name the JSON pointer.
  */
 export function parseComfyJob(data: unknown): ComfyJob {
   // Own keys only: a "prompt" inherited from Object.prototype must not pick a form.
@@ -87,7 +111,7 @@ export function parseComfyJob(data: unknown): ComfyJob {
   if (wrapperKey === undefined) {
     rejectUiFormat(data, '');
     formParsers.graph.parse(data);
-    return { prompt: checkGraph(data as JsonObject, ''), extraData: undefined };
+    return { prompt: checkGraph(data as JsonObject, ''), extraData: undefined, images: [] };
   }
   const body = data as JsonObject;
   rejectUiFormat(body[wrapperKey], `/${wrapperKey}`);
@@ -95,6 +119,7 @@ export function parseComfyJob(data: unknown): ComfyJob {
   return {
     prompt: checkGraph(body[wrapperKey] as JsonObject, `/${wrapperKey}`),
     extraData: parsed.extra_data ?? undefined,
+    images: parseInputImages(body.images, 'images'),
   };
 }
 

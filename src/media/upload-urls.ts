@@ -1,0 +1,55 @@
+import { InvalidInputError } from '../connectors/errors.js';
+import { describeType, isPlainObject } from '../connectors/validate.js';
+import { checkUrl, UrlRefusedError, type UrlGuardOptions } from '../net/url-guard.js';
+
+/** The job-data field holding per-job presigned PUT URLs. */
+export const UPLOAD_URLS_FIELD = 'upload_urls';
+
+/** Most upload URLs one job may bring (a typo guard far above real jobs). */
+export const MAX_UPLOAD_URLS = 1000;
+
+/**
+ * Splits `upload_urls` off the job data: the URLs (checked: a list of http(s) URLs that
+ * pass the SSRF guard's address check) and the data the connector sees, without the field.
+ * Data without the field is returned as it is.
+ */
+export function takeUploadUrls(
+  data: unknown,
+  guard: UrlGuardOptions,
+): { data: unknown; uploadUrls: string[] | undefined } {
+  if (!isPlainObject(data) || !Object.hasOwn(data, UPLOAD_URLS_FIELD)) return { data, uploadUrls: undefined };
+  const value = data[UPLOAD_URLS_FIELD];
+  const rest: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(data)) {
+    if (key !== UPLOAD_URLS_FIELD) {
+      Object.defineProperty(rest, key, { value: item, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return { data: rest, uploadUrls: parseUploadUrls(value, guard) };
+}
+
+/** Checks an `upload_urls` value; errors name the field and the entry. */
+export function parseUploadUrls(value: unknown, guard: UrlGuardOptions): string[] {
+  if (!Array.isArray(value)) {
+    throw new InvalidInputError(
+      `field "${UPLOAD_URLS_FIELD}" must be a list of presigned http(s) PUT URLs, got ${describeType(value)}`,
+    );
+  }
+  if (value.length > MAX_UPLOAD_URLS) {
+    throw new InvalidInputError(
+      `field "${UPLOAD_URLS_FIELD}" has ${value.length} URLs, more than the ${MAX_UPLOAD_URLS} allowed`,
+    );
+  }
+  return value.map((entry, index) => {
+    const where = `field "${UPLOAD_URLS_FIELD}" entry ${index}`;
+    if (typeof entry !== 'string') {
+      throw new InvalidInputError(`${where} must be an http(s) URL string, got ${describeType(entry)}`);
+    }
+    try {
+      return checkUrl(entry, guard).href;
+    } catch (error) {
+      if (error instanceof UrlRefusedError) throw new InvalidInputError(`${where}: ${error.message}`);
+      throw error;
+    }
+  });
+}
