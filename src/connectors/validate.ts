@@ -11,5 +11,24 @@ export function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * A shallow copy of `data` without `key`. Own keys only, written with defineProperty so a
+ * `"__proto__"` key of hostile data stays a plain key instead of setting the prototype.
+ */
+export function withoutKey(data: JsonObject, key: string): JsonObject {
+  const rest: JsonObject = {};
+  for (const name of Object.keys(data)) {
+    if (name !== key) {
+      Object.defineProperty(rest, name, {
+        value: data[name],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return rest;
+}
+
 /** `an array`, `a string`, `null`... for error messages (shared with src/schemas). */
 export { describeType } from '../schemas/validate.js';

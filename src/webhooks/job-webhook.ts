@@ -3,6 +3,7 @@ import type { WebhookConfig } from '../config/schema.js';
 import { InvalidInputError } from '../connectors/errors.js';
 import { UrlRefusedError, resolvePublicUrl } from '../net/url-guard.js';
 import { payloadSchema } from '../schemas/validate.js';
+import { withoutKey } from '../connectors/validate.js';
 
 /** Longest webhook URL accepted (2 KB). */
 export const MAX_WEBHOOK_URL_LENGTH = 2048;
@@ -45,21 +46,9 @@ export function hasWebhookField(data: unknown): data is Record<string, unknown> 
   return typeof data === 'object' && data !== null && !Array.isArray(data) && Object.hasOwn(data, 'webhook');
 }
 
-/** Job data without its `webhook` field (a shallow copy; own keys only, so `__proto__` stays a plain key). */
+/** Job data without its `webhook` field (see {@link withoutKey}). */
 export function withoutWebhook(data: Record<string, unknown>): Record<string, unknown> {
-  const rest: Record<string, unknown> = {};
-  for (const key of Object.keys(data)) {
-    // defineProperty, not assignment: a "__proto__" key stays an own data property.
-    if (key !== 'webhook') {
-      Object.defineProperty(rest, key, {
-        value: data[key],
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-  }
-  return rest;
+  return withoutKey(data, 'webhook');
 }
 
 /**
