@@ -5,12 +5,13 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express from 'express';
-import { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../src/config/index.js';
 import { CancelInputError, checkCancelTarget, requestCancel, type CancelState } from '../src/jobs/cancel.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
+import { createRedis, type RedisClient } from '../src/redis/connection.js';
+import { bullmqTelemetry } from '../src/telemetry/index.js';
 import {
   REDACTED_MARKER,
   SHORTENED_MARKER,
@@ -62,9 +63,9 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const basePath = normaliseBasePath(board.basePath);
   // One connection for every queue: Queue objects only issue short commands. Commands fail
   // after a few retries while Redis is away, so a page load errors instead of hanging.
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableReadyCheck: true });
+  const redis = createRedis(config.redis, 'board');
   let redisErrorLogged = false;
-  redis.on('error', error => {
+  redis.on('error', (error: Error) => {
     if (!redisErrorLogged) logger.warn('Bull Board lost Redis; retrying', { error: error.message });
     redisErrorLogged = true;
   });
@@ -75,7 +76,12 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   const shown = new Map<string, ShownQueue>();
   const makeAdapter = (name: string): ShownQueue => {
     // A viewer must not write: skipMetasUpdate keeps the board from recreating a deleted queue's meta.
-    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix, skipMetasUpdate: true });
+    const queue = new Queue(name, {
+      connection: redis,
+      prefix: config.queuePrefix,
+      skipMetasUpdate: true,
+      ...bullmqTelemetry(),
+    });
     queue.on('error', error => logger.warn('queue error', { queue: name, error: error.message }));
     const adapter = new BullMQAdapter(queue, { readOnlyMode: board.readOnly, allowRetries: !board.readOnly });
     adapter.setFormatter('data', formatData);
@@ -225,7 +231,7 @@ const CANCEL_STATUS: Record<CancelState, number> = {
 async function cancelRoute(
   req: express.Request,
   res: express.Response,
-  deps: { redis: Redis; prefix: string; readOnly: boolean; logger: Logger },
+  deps: { redis: RedisClient; prefix: string; readOnly: boolean; logger: Logger },
 ): Promise<void> {
   res.set('Cache-Control', 'no-store');
   if (req.method !== 'POST') {

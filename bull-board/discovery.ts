@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { scanKeys, type RedisClient } from '../src/redis/connection.js';
 
 /**
  * Key suffixes that mark a BullMQ queue. BullMQ 6 writes `<prefix>:<queue>:meta` as soon
@@ -23,19 +23,14 @@ const SCAN_COUNT = 2000;
  * ids) and the exact suffix is checked here. BullMQ refuses `:` in queue names, so keys
  * whose middle part holds one (our own `<prefix>:emp:...` records) are not queues.
  */
-export async function findQueueNames(redis: Redis, prefix: string): Promise<string[]> {
+export async function findQueueNames(redis: RedisClient, prefix: string): Promise<string[]> {
   const names = new Set<string>();
   const head = `${prefix}:`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*[ad]`, 'COUNT', SCAN_COUNT);
-    cursor = next;
-    for (const key of keys) {
-      const suffix = QUEUE_MARKER_SUFFIXES.find(candidate => key.endsWith(candidate));
-      if (!suffix) continue;
-      const name = key.slice(head.length, key.length - suffix.length);
-      if (name !== '' && !name.includes(':')) names.add(name);
-    }
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis, `${escapeGlob(head)}*[ad]`, SCAN_COUNT)) {
+    const suffix = QUEUE_MARKER_SUFFIXES.find(candidate => key.endsWith(candidate));
+    if (!suffix) continue;
+    const name = key.slice(head.length, key.length - suffix.length);
+    if (name !== '' && !name.includes(':')) names.add(name);
+  }
   return [...names].sort();
 }

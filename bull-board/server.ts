@@ -4,6 +4,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { RedisUnavailableError, checkRedis } from '../src/redis/connection.js';
 import { generatePassword } from './auth.js';
 import { startBoard } from './board.js';
+import { startTracing, stopTracing } from '../src/telemetry/index.js';
 import { describeError } from '../src/logging/errors.js';
 
 /**
@@ -29,7 +30,7 @@ async function main(): Promise<number> {
     secrets: secretValues(config),
   });
   try {
-    const check = await checkRedis(config.redis.url);
+    const check = await checkRedis(config.redis);
     for (const warning of check.warnings) logger.warn(warning);
   } catch (error) {
     if (error instanceof RedisUnavailableError) {
@@ -48,6 +49,8 @@ async function main(): Promise<number> {
         'Set BULL_BOARD_PASSWORD to choose one.',
     );
   }
+  // Before the board builds its queues, which take the tracing hook at construction.
+  await startTracing(config.telemetry, logger);
   const board = await startBoard({
     config,
     logger,
@@ -57,13 +60,16 @@ async function main(): Promise<number> {
   return new Promise<number>(resolve => {
     const onSignal = (signal: NodeJS.Signals): void => {
       logger.info(`${signal} received; stopping Bull Board`);
-      board.close().then(
-        () => resolve(0),
-        (error: unknown) => {
-          logger.error('Bull Board did not stop cleanly', { error: describeError(error) });
-          resolve(1);
-        },
-      );
+      board
+        .close()
+        .then(() => stopTracing())
+        .then(
+          () => resolve(0),
+          (error: unknown) => {
+            logger.error('Bull Board did not stop cleanly', { error: describeError(error) });
+            resolve(1);
+          },
+        );
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);

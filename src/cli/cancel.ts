@@ -1,7 +1,8 @@
 import { Queue, QueueEvents } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
 import { CancelInputError, checkCancelTarget, publishCancel, requestCancel } from '../jobs/cancel.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, createEventsRedis } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
@@ -32,20 +33,23 @@ export async function cancelCommand(
     throw error;
   }
   await ensureRedis(config);
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   // skipMetasUpdate: a cancel (of nothing, or of a mistyped queue) must not create the queue.
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+  const queue = new Queue(queueName, {
+    connection,
+    prefix: config.queuePrefix,
+    skipMetasUpdate: true,
+    ...bullmqTelemetry(),
+  });
   queue.on('error', () => undefined);
   let events: QueueEvents | undefined;
+  let eventsConnection: ReturnType<typeof createEventsRedis> | undefined;
   try {
     // Listening starts before the request, so a job that ends at once is not missed.
     if ((await queue.getJobState(jobId)) === 'active') {
-      events = new QueueEvents(queueName, {
-        // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-        connection: { url: config.redis.url },
-        prefix: config.queuePrefix,
-      });
+      eventsConnection = createEventsRedis(config.redis);
+      events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
       events.on('error', () => undefined);
       await events.waitUntilReady();
     }
@@ -91,6 +95,7 @@ export async function cancelCommand(
     throw new CliError(`could not cancel: ${describeError(error)}`);
   } finally {
     await events?.close();
+    eventsConnection?.disconnect();
     await queue.close();
     connection.disconnect();
   }

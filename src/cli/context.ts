@@ -60,7 +60,7 @@ export function parseJsonArgument(text: string, what: string): unknown {
 export async function ensureRedis(config: AppConfig): Promise<void> {
   const { RedisUnavailableError, checkRedis } = await import('../redis/connection.js');
   try {
-    await checkRedis(config.redis.url);
+    await checkRedis(config.redis);
   } catch (error) {
     if (error instanceof RedisUnavailableError) throw new CliError(error.message, EXIT.failure);
     throw error;

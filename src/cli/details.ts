@@ -1,5 +1,5 @@
 import { redactedConfig, type AppConfig } from '../config/index.js';
-import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { describeLimits, rateLimiter, type CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorNames, connectorRegistry } from '../connectors/registry.js';
 import type { Capabilities, HealthResult } from '../connectors/types.js';
 import { createLogger } from '../logging/logger.js';
@@ -15,6 +15,10 @@ export interface ConnectorDetails {
   description: string;
   queue: string;
   concurrency: number;
+  /** Queue-wide cap across replicas (WORKER_<NAME>_GLOBAL_CONCURRENCY), null when none. */
+  global_concurrency: number | null;
+  /** Queue-wide limiter (WORKER_<NAME>_RATE_LIMIT_MAX per _RATE_LIMIT_DURATION ms), null when none. */
+  rate_limit: { max: number; duration_ms: number } | null;
   timeout_s: number;
   config: unknown;
   capabilities: Capabilities | { error: string };
@@ -57,12 +61,15 @@ export async function readDetails(config: AppConfig, name: string): Promise<Conn
     } finally {
       media.close();
     }
+    const limiter = rateLimiter(slice);
     return {
       connector: name,
       version: definition.version,
       description: definition.description,
       queue: slice.jobType,
       concurrency: slice.concurrency,
+      global_concurrency: slice.globalConcurrency,
+      rate_limit: limiter ? { max: limiter.max, duration_ms: limiter.duration } : null,
       timeout_s: slice.timeout,
       config: redacted.connectors?.[name],
       capabilities,
@@ -89,6 +96,7 @@ export async function detailsCommand(
     out.write(
       `  queue: ${details.queue}  concurrency: ${details.concurrency}  timeout: ${details.timeout_s} s\n`,
     );
+    out.write(`  across replicas: ${describeLimits(details.global_concurrency, details.rate_limit)}\n`);
     out.write(`  config: ${JSON.stringify(details.config)}\n`);
     out.write(`  capabilities: ${JSON.stringify(details.capabilities)}\n`);
     out.write(`  service: ${details.probe.healthy ? 'OK' : 'UNREACHABLE'} — ${details.probe.detail}\n`);

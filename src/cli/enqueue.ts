@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq';
 import { Queue, QueueEvents } from './bullmq.js';
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, createEventsRedis, type RedisClient } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT, ensureRedis, parseJsonArgument } from './context.js';
 import { readHeartbeats } from './status.js';
 import { describeError } from '../logging/errors.js';
@@ -44,7 +44,7 @@ export async function enqueueCommand(
     );
   }
   await ensureRedis(config);
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   if (options.wait && !options.waitForWorker) {
     // Checked before adding: a mistyped queue name then leaves nothing behind in Redis.
@@ -53,16 +53,13 @@ export async function enqueueCommand(
       throw error;
     });
   }
-  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix });
+  const queue = new Queue(queueName, { connection, prefix: config.queuePrefix, ...bullmqTelemetry() });
   queue.on('error', () => undefined);
   let events: QueueEvents | undefined;
+  const eventsConnection = options.wait ? createEventsRedis(config.redis) : undefined;
   try {
-    if (options.wait) {
-      events = new QueueEvents(queueName, {
-        // Options, not an instance: BullMQ then owns the connection and closes it with the events.
-        connection: { url: config.redis.url },
-        prefix: config.queuePrefix,
-      });
+    if (eventsConnection) {
+      events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
       // Reconnects are retried by ioredis; the state poll below notices what they hide.
       events.on('error', () => undefined);
       await events.waitUntilReady();
@@ -86,11 +83,16 @@ export async function enqueueCommand(
     await events?.close();
     await queue.close();
     connection.disconnect();
+    eventsConnection?.disconnect();
   }
 }
 
 /** Throws when no live worker (heartbeat, not stopping) serves `queueName`, naming the queues served. */
-async function refuseUnservedQueue(connection: Redis, prefix: string, queueName: string): Promise<void> {
+async function refuseUnservedQueue(
+  connection: RedisClient,
+  prefix: string,
+  queueName: string,
+): Promise<void> {
   const served = new Set<string>();
   for (const worker of await readHeartbeats(connection, prefix)) {
     if (worker.stopping) continue;

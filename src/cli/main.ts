@@ -71,8 +71,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'status': {
         // Connector settings name the queues the enabled connectors use.
         const config = await loadCliConfig({ connectors: true });
-        const { statusCommand } = await import('./status.js');
-        return await statusCommand(config, values.json);
+        const [{ statusCommand }, { withCliTracing }] = await Promise.all([
+          import('./status.js'),
+          import('./tracing.js'),
+        ]);
+        return await withCliTracing(config, () => statusCommand(config, values.json));
       }
       case 'enqueue': {
         const queue = requireArg(args[0], 'queue');
@@ -86,15 +89,23 @@ export async function main(argv: string[]): Promise<number> {
           jobId: values['job-id'],
         };
         const config = await loadCliConfig({ connectors: false });
-        const { enqueueCommand } = await import('./enqueue.js');
-        return await enqueueCommand(config, queue, json, options);
+        const [{ enqueueCommand }, { withCliTracing }] = await Promise.all([
+          import('./enqueue.js'),
+          import('./tracing.js'),
+        ]);
+        return await withCliTracing(config, () => enqueueCommand(config, queue, json, options));
       }
       case 'cancel': {
         const queue = requireArg(args[0], 'queue');
         const jobId = requireArg(args[1], 'job id');
         const config = await loadCliConfig({ connectors: false });
-        const { cancelCommand } = await import('./cancel.js');
-        return await cancelCommand(config, queue, jobId, values.reason ?? 'cancelled from the CLI');
+        const [{ cancelCommand }, { withCliTracing }] = await Promise.all([
+          import('./cancel.js'),
+          import('./tracing.js'),
+        ]);
+        return await withCliTracing(config, () =>
+          cancelCommand(config, queue, jobId, values.reason ?? 'cancelled from the CLI'),
+        );
       }
       case 'schema': {
         // Needs no configuration or Redis: producers run it to learn the contract.

@@ -3,6 +3,7 @@ import { secretValues, type AppConfig } from '../config/index.js';
 import { createLogger } from '../logging/logger.js';
 import { WorkerRuntime } from '../worker/runtime.js';
 import { describeError } from '../logging/errors.js';
+import { startTracing, stopTracing } from '../telemetry/index.js';
 
 /** `emp-worker start`: runs the worker until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function startCommand(config: AppConfig): Promise<number> {
@@ -20,7 +21,8 @@ export async function startCommand(config: AppConfig): Promise<number> {
   );
   // Handlers first: a Ctrl-C that lands while the runtime starts (after its ready line, say)
   // must still stop it gracefully instead of killing the process outright.
-  const started = runtime.start();
+  // Tracing first: the runtime's BullMQ workers take the tracing hook when they are built.
+  const started = startTracing(config.telemetry, logger).then(() => runtime.start());
   return new Promise<number>((resolve, reject) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -35,6 +37,7 @@ export async function startCommand(config: AppConfig): Promise<number> {
       logger.info(`${signal} received`);
       started
         .then(() => runtime.stop())
+        .then(() => stopTracing())
         .then(
           () => resolve(0),
           (error: unknown) => {

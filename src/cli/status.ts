@@ -1,8 +1,9 @@
 import { Queue } from './bullmq.js';
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
 import { keys } from '../worker/keys.js';
-import { createClientRedis } from '../redis/connection.js';
+import { createClientRedis, scanKeys, type RedisClient } from '../redis/connection.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
+import { describeLimits } from '../config/connector-schema.js';
 import type { HeartbeatRecord } from '../worker/runtime.js';
 import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
@@ -11,32 +12,31 @@ import { describeError } from '../logging/errors.js';
 export interface StatusReport {
   workers: HeartbeatRecord[];
   queues: Record<string, Record<string, number>>;
+  /** Queue-wide concurrency cap stored in Redis (BullMQ global concurrency), null when none. */
+  global_concurrency: Record<string, number | null>;
 }
 
 /** Every live worker's heartbeat record under `prefix`, sorted by worker id. */
-export async function readHeartbeats(connection: Redis, prefix: string): Promise<HeartbeatRecord[]> {
+export async function readHeartbeats(connection: RedisClient, prefix: string): Promise<HeartbeatRecord[]> {
   const workers: HeartbeatRecord[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await connection.scan(cursor, 'MATCH', keys.heartbeatPattern(prefix), 'COUNT', 200);
-    cursor = next;
-    const values = found.length > 0 ? await connection.mget(found) : [];
-    for (const value of values) {
-      if (!value) continue;
-      try {
-        workers.push(JSON.parse(value) as HeartbeatRecord);
-      } catch {
-        // A record being rewritten or foreign: skip it.
-      }
+  const found = await scanKeys(connection, keys.heartbeatPattern(prefix), 200);
+  // One MGET: on a Cluster the prefix's hash tag keeps every heartbeat in one slot.
+  const values = found.length > 0 ? await connection.mget(found) : [];
+  for (const value of values) {
+    if (!value) continue;
+    try {
+      workers.push(JSON.parse(value) as HeartbeatRecord);
+    } catch {
+      // A record being rewritten or foreign: skip it.
     }
-  } while (cursor !== '0');
+  }
   return workers.sort((a, b) => a.id.localeCompare(b.id));
 }
 
 /** Reads every live heartbeat and the job counts of every queue they (or this config) use. */
 export async function readStatus(config: AppConfig): Promise<StatusReport> {
   await ensureRedis(config);
-  const connection = createClientRedis(config.redis.url);
+  const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
   try {
     const workers = await readHeartbeats(connection, config.queuePrefix);
@@ -47,8 +47,14 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
       if (slice?.jobType) queueNames.add(slice.jobType);
     }
     const queues: StatusReport['queues'] = {};
+    const globalConcurrency: StatusReport['global_concurrency'] = {};
     for (const name of [...queueNames].sort()) {
-      const queue = new Queue(name, { connection, prefix: config.queuePrefix, skipMetasUpdate: true });
+      const queue = new Queue(name, {
+        connection,
+        prefix: config.queuePrefix,
+        skipMetasUpdate: true,
+        ...bullmqTelemetry(),
+      });
       try {
         queues[name] = await queue.getJobCounts(
           'waiting',
@@ -58,11 +64,12 @@ export async function readStatus(config: AppConfig): Promise<StatusReport> {
           'completed',
           'failed',
         );
+        globalConcurrency[name] = await queue.getGlobalConcurrency();
       } finally {
         await queue.close();
       }
     }
-    return { workers, queues };
+    return { workers, queues, global_concurrency: globalConcurrency };
   } catch (error) {
     throw new CliError(`could not read status from Redis: ${describeError(error)}`);
   } finally {
@@ -91,6 +98,9 @@ export async function statusCommand(
       out.write(
         `    ${connector.name} ${connector.version}  queue=${connector.queue} concurrency=${connector.concurrency}  ${connector.healthy ? 'healthy' : `UNHEALTHY: ${connector.health_detail}`}\n`,
       );
+      // Records from workers older than the limits carry neither field.
+      const limits = describeLimits(connector.global_concurrency ?? null, connector.rate_limit ?? null);
+      if (limits !== 'no queue-wide limits') out.write(`      across replicas: ${limits}\n`);
       const capabilities = JSON.stringify(connector.capabilities);
       if (capabilities !== '{}') {
         out.write(
@@ -107,7 +117,10 @@ export async function statusCommand(
     const text = Object.entries(counts)
       .map(([state, count]) => `${state}=${count}`)
       .join(' ');
-    out.write(`  ${name}  ${text}\n`);
+    const cap = report.global_concurrency[name];
+    out.write(
+      `  ${name}  ${text}${cap !== null && cap !== undefined ? `  global_concurrency=${cap}` : ''}\n`,
+    );
   }
   return EXIT.ok;
 }

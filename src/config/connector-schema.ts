@@ -9,6 +9,12 @@ export interface CommonConnectorConfig {
   timeout: number;
   /** The BullMQ queue the connector takes jobs from. */
   jobType: string;
+  /** Jobs of the queue running at once across every replica (BullMQ global concurrency); null: no cap. */
+  globalConcurrency: number | null;
+  /** Jobs of the queue started per {@link rateLimitDuration} across every replica (BullMQ limiter). */
+  rateLimitMax: number | null;
+  /** Window of {@link rateLimitMax}, in milliseconds. */
+  rateLimitDuration: number | null;
 }
 
 /** Credentials for a service: an API key (Bearer) wins over username and password (Basic). */
@@ -47,7 +53,44 @@ export function commonConnectorSchema(
       default: connector,
       env: connectorEnv(connector, 'JOB_TYPE'),
     },
+    globalConcurrency: {
+      doc: `Most ${connector} jobs running at once across every worker replica (BullMQ queue-wide concurrency); empty: no cap beyond each replica's own.`,
+      format: formats.optionalPositiveInt,
+      default: null,
+      env: connectorEnv(connector, 'GLOBAL_CONCURRENCY'),
+    },
+    rateLimitMax: {
+      doc: `Most ${connector} jobs started per RATE_LIMIT_DURATION across every replica (BullMQ limiter); empty: no limit.`,
+      format: formats.optionalPositiveInt,
+      default: null,
+      env: connectorEnv(connector, 'RATE_LIMIT_MAX'),
+    },
+    rateLimitDuration: {
+      doc: `Window of the ${connector} rate limit in milliseconds (required with RATE_LIMIT_MAX).`,
+      format: formats.optionalPositiveInt,
+      default: null,
+      env: connectorEnv(connector, 'RATE_LIMIT_DURATION'),
+    },
   };
+}
+
+/** The limiter to give BullMQ, when both halves of the rate limit are set. */
+export function rateLimiter(config: CommonConnectorConfig): { max: number; duration: number } | undefined {
+  return config.rateLimitMax !== null && config.rateLimitDuration !== null
+    ? { max: config.rateLimitMax, duration: config.rateLimitDuration }
+    : undefined;
+}
+
+/** `global concurrency 2, rate limit 5 per 1000 ms`, or `no queue-wide limits`. */
+export function describeLimits(
+  globalConcurrency: number | null,
+  rateLimit: { max: number; duration_ms: number } | null,
+): string {
+  const parts = [
+    ...(globalConcurrency !== null ? [`global concurrency ${globalConcurrency}`] : []),
+    ...(rateLimit ? [`rate limit ${rateLimit.max} per ${rateLimit.duration_ms} ms`] : []),
+  ];
+  return parts.length > 0 ? parts.join(', ') : 'no queue-wide limits';
 }
 
 /** API key, username and password keys of a service, all marked sensitive. */

@@ -3,13 +3,38 @@ import convict from 'convict';
 /** Names of the custom convict formats this project registers. */
 export const formats = {
   positiveInt: 'positive-int',
+  optionalPositiveInt: 'optional-positive-int',
   positiveSeconds: 'positive-seconds',
   optionalPort: 'optional-port',
   redisUrl: 'redis-url',
   httpUrl: 'http-url',
   boolean: 'strict-boolean',
+  hostPortList: 'host-port-list',
   listenHost: 'listen-host',
 } as const;
+
+/** One `host:port` of a list such as REDIS_SENTINELS. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `host:port,host:port` (IPv6 hosts in brackets: `[::1]:26379`); empty text is an
+ * empty list. Throws naming the first malformed entry.
+ */
+export function parseHostPorts(text: string): HostPort[] {
+  if (text.trim() === '') return [];
+  return text.split(',').map(raw => {
+    const entry = raw.trim();
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new Error(`entry "${entry}" is not host:port (e.g. 10.0.0.5:26379, [::1]:26379)`);
+    }
+    return { host: match[1].replace(/^\[|\]$/g, ''), port };
+  });
+}
 
 /** A format's check: throws an Error whose message says what the value must be. */
 export type FormatCheck = (value: unknown) => void;
@@ -71,6 +96,20 @@ export function registerFormats(): void {
       typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value,
   });
   addFormat({
+    name: formats.optionalPositiveInt,
+    validate(value: unknown) {
+      if (value === null) return;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+        throw new Error('must be a whole number of 1 or more, or empty for none');
+      }
+    },
+    coerce: (value: unknown) => {
+      if (typeof value !== 'string') return value;
+      if (value.trim() === '') return null;
+      return /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+    },
+  });
+  addFormat({
     name: formats.positiveSeconds,
     validate(value: unknown) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -116,6 +155,13 @@ export function registerFormats(): void {
         throw new Error('must start with redis:// or rediss://');
       }
       if (url.hostname === '') throw new Error('must name a host, e.g. redis://127.0.0.1:6379');
+    },
+  });
+  addFormat({
+    name: formats.hostPortList,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a comma-separated list of host:port');
+      parseHostPorts(value);
     },
   });
   addFormat({

@@ -1,10 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
+import { connectorEnv } from './connector-schema.js';
 import { registerFormats } from './formats.js';
 import type { Schema } from 'convict';
 import { mediaConfigProblems } from './media.js';
-import { buildSchema, defaultWorkerId, type AppConfig, type ConnectorSchemas } from './schema.js';
+import {
+  DEFAULT_REDIS_URL,
+  buildSchema,
+  defaultWorkerId,
+  type AppConfig,
+  type ConnectorSchemas,
+} from './schema.js';
 import { describeError } from '../logging/errors.js';
 import { findKeyProblems, undeclaredKeys, type KeyProblem } from './validate.js';
 
@@ -65,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   const value = config.getProperties();
   if (value.workerId === '') value.workerId = defaultWorkerId();
+  checkRedisMode(value);
   const mediaProblems = mediaConfigProblems(value.media);
   if (mediaProblems.length > 0) throw new ConfigError(`Invalid configuration: ${mediaProblems.join('; ')}`);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
@@ -73,9 +81,68 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       'Invalid configuration: WEBHOOK_URL is set but WEBHOOK_SECRET is empty; every webhook is signed, so set WEBHOOK_SECRET=whsec_<base64 key>',
     );
   }
+  checkRateLimits(value);
   const frozen = deepFreeze(value);
   schemaOfConfig.set(frozen, schema);
   return frozen;
+}
+
+/**
+ * Redis is one server, a Sentinel group or a Cluster, never two at once; a Cluster keeps
+ * each queue's keys in one slot only when the prefix carries a hash tag.
+ */
+function checkRedisMode(config: AppConfig): void {
+  const { redis } = config;
+  const sentinels = redis.sentinels.trim() !== '';
+  const cluster = redis.clusterNodes.trim() !== '';
+  const fail = (text: string): never => {
+    throw new ConfigError(`Invalid configuration: ${text}`);
+  };
+  if (sentinels && cluster) {
+    fail('REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set: choose Sentinel or Cluster, not both');
+  }
+  const mode = sentinels ? 'REDIS_SENTINELS' : cluster ? 'REDIS_CLUSTER_NODES' : undefined;
+  if (mode && redis.url !== DEFAULT_REDIS_URL) {
+    fail(
+      `REDIS_URL and ${mode} are both set: ${mode} replaces REDIS_URL; unset REDIS_URL (put the password in REDIS_PASSWORD)`,
+    );
+  }
+  if (sentinels && redis.sentinelName.trim() === '') {
+    fail('REDIS_SENTINELS is set without REDIS_SENTINEL_NAME: name the master the Sentinels monitor');
+  }
+  if (!sentinels && (redis.sentinelName !== '' || redis.sentinelPassword !== '')) {
+    fail(
+      `${redis.sentinelName !== '' ? 'REDIS_SENTINEL_NAME' : 'REDIS_SENTINEL_PASSWORD'} is set without REDIS_SENTINELS: list the Sentinels as host:port,host:port`,
+    );
+  }
+  if (cluster && !hasHashTag(config.queuePrefix)) {
+    fail(
+      `QUEUE_PREFIX="${config.queuePrefix}" (queuePrefix) has no hash tag, but REDIS_CLUSTER_NODES is set: on Redis Cluster every key of a queue must hash to one slot (BullMQ's scripts touch several keys at once), so set QUEUE_PREFIX to a tagged prefix such as {${config.queuePrefix.replace(/[{}]/g, '') || 'emp'}}`,
+    );
+  }
+}
+
+/** A rate limit needs both its count and its window. */
+function checkRateLimits(config: AppConfig): void {
+  for (const [name, slice] of Object.entries(config.connectors)) {
+    if (!isRecord(slice) || !('rateLimitMax' in slice)) continue;
+    const max = slice.rateLimitMax ?? null;
+    const duration = slice.rateLimitDuration ?? null;
+    if ((max === null) === (duration === null)) continue;
+    const [set, missing] =
+      max === null ? ['RATE_LIMIT_DURATION', 'RATE_LIMIT_MAX'] : ['RATE_LIMIT_MAX', 'RATE_LIMIT_DURATION'];
+    const env = (key: string): string => connectorEnv(name, key);
+    throw new ConfigError(
+      `Invalid configuration: ${env(set)} is set without ${env(missing)}: a rate limit is a number of jobs per window; set both`,
+    );
+  }
+}
+
+/** A Redis Cluster hash tag: the text between the first `{` and the next `}`, not empty. */
+export function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
+  return close > open + 1;
 }
 
 function checkConnectorNames(

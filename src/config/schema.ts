@@ -1,12 +1,13 @@
 import os from 'node:os';
 import type { Schema } from 'convict';
 import { addFormat, formats } from './formats.js';
+import type { TelemetryConfig } from '../telemetry/index.js';
 import { mediaSchema, type MediaConfig } from './media.js';
 
 /** Validated, frozen configuration of one worker process. */
 export interface AppConfig {
   env: 'development' | 'test' | 'production';
-  redis: { url: string };
+  redis: RedisConfig;
   queuePrefix: string;
   enabledConnectors: string[];
   log: { level: string; format: 'json' | 'pretty' };
@@ -29,11 +30,29 @@ export interface AppConfig {
   board: BoardConfig;
   /** Signed completion webhooks (docs/producers.md). */
   webhooks: WebhookConfig;
+  /** OpenTelemetry tracing (off unless an OTLP endpoint is set). */
+  telemetry: TelemetryConfig;
   /** Output stores and input fetching (docs/media.md). */
   media: MediaConfig;
   /** Each connector's own settings, by registry name (typed by the connector). */
   connectors: Record<string, unknown>;
 }
+
+/**
+ * Where Redis is: one server (`url`), a Sentinel-managed master (`sentinels` + `sentinelName`)
+ * or a Cluster (`clusterNodes`). Lists are `host:port,...` text (see `parseHostPorts`).
+ */
+export interface RedisConfig {
+  url: string;
+  sentinels: string;
+  sentinelName: string;
+  password: string;
+  sentinelPassword: string;
+  clusterNodes: string;
+}
+
+/** REDIS_URL's default: a non-default value set together with Sentinel or Cluster is refused. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Settings of the Bull Board server (bull-board/server.ts). */
 export interface BoardConfig {
@@ -99,6 +118,20 @@ function registerConnectorListFormat(): void {
   });
 }
 
+/** Empty, or an http(s) URL. */
+function checkOptionalHttpUrl(value: unknown): void {
+  if (value === '') return;
+  let url: URL | undefined;
+  try {
+    url = new URL(String(value));
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Error('must be an http:// or https:// URL, e.g. http://otel-collector:4318, or empty');
+  }
+}
+
 /** `<host>-<pid>`: the worker id when WORKER_ID is unset. */
 export function defaultWorkerId(): string {
   return `${os.hostname()}-${process.pid}`;
@@ -119,9 +152,41 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
       url: {
         doc: 'Redis the queues live in (redis:// or rediss://, may carry user:password).',
         format: formats.redisUrl,
-        default: 'redis://127.0.0.1:6379',
+        default: DEFAULT_REDIS_URL,
         env: 'REDIS_URL',
         sensitive: true,
+      },
+      sentinels: {
+        doc: 'Redis Sentinels as host:port,host:port; with REDIS_SENTINEL_NAME the worker follows the master they elect (instead of REDIS_URL).',
+        format: formats.hostPortList,
+        default: '',
+        env: 'REDIS_SENTINELS',
+      },
+      sentinelName: {
+        doc: 'Name of the master the Sentinels monitor (their `sentinel monitor <name> ...`).',
+        format: String,
+        default: '',
+        env: 'REDIS_SENTINEL_NAME',
+      },
+      password: {
+        doc: 'Password of the Redis servers (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL, used when the URL carries none). Keeps the password out of a URL.',
+        format: String,
+        default: '',
+        env: 'REDIS_PASSWORD',
+        sensitive: true,
+      },
+      sentinelPassword: {
+        doc: 'Password of the Sentinels themselves, when they require one.',
+        format: String,
+        default: '',
+        env: 'REDIS_SENTINEL_PASSWORD',
+        sensitive: true,
+      },
+      clusterNodes: {
+        doc: 'Redis Cluster seed nodes as host:port,host:port (instead of REDIS_URL); QUEUE_PREFIX must then carry a hash tag such as {emp}.',
+        format: formats.hostPortList,
+        default: '',
+        env: 'REDIS_CLUSTER_NODES',
       },
     },
     queuePrefix: {
@@ -352,6 +417,32 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         format: formats.boolean,
         default: false,
         env: 'WEBHOOK_ALLOW_PRIVATE_URLS',
+      },
+    },
+    telemetry: {
+      endpoint: {
+        doc: 'OTLP/HTTP collector base URL (traces go to <it>/v1/traces); empty: no tracing and no OpenTelemetry SDK loaded. Other OTEL_* variables (headers, sampler, batching) are read by the SDK.',
+        format: (value: unknown) => checkOptionalHttpUrl(value),
+        default: '',
+        env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+      },
+      tracesEndpoint: {
+        doc: 'Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT.',
+        format: (value: unknown) => checkOptionalHttpUrl(value),
+        default: '',
+        env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      },
+      serviceName: {
+        doc: 'service.name of the spans this process exports.',
+        format: String,
+        default: 'emp-worker',
+        env: 'OTEL_SERVICE_NAME',
+      },
+      disabled: {
+        doc: 'true turns tracing off even when an endpoint is set.',
+        format: formats.boolean,
+        default: false,
+        env: 'OTEL_SDK_DISABLED',
       },
     },
     media: mediaSchema,

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { publishReach, scanKeys, type RedisClient } from '../redis/connection.js';
 import { keys, type CancelRequest } from '../worker/keys.js';
 
 /**
@@ -42,7 +42,7 @@ export interface CancelOutcome {
 /** What {@link requestCancel} needs. */
 export interface CancelTarget {
   /** A non-blocking connection; the caller owns it. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /**
    * The job's queue, made by the caller with `skipMetasUpdate: true` (asking about a queue
@@ -93,12 +93,17 @@ export async function requestCancel(target: CancelTarget): Promise<CancelOutcome
   // The marker first: a replica that starts the job after the request (a restart, or a
   // worker that missed the message) still finds it.
   await redis.set(keys.cancelMarker(prefix, queue.name, jobId), reason, 'EX', CANCEL_MARKER_TTL_S);
-  const listeners = await publishCancel(redis, prefix, { queue: queue.name, jobId, reason });
+  const request = { queue: queue.name, jobId, reason };
+  const listeners = await publishReach(
+    redis,
+    keys.cancelChannel(prefix),
+    await publishCancel(redis, prefix, request),
+  );
   return { jobId, state: 'cancelling', previousState: state, listeners };
 }
 
 /** Publishes a cancel request (again: pub/sub delivers at most once; a worker ignores a repeat). */
-export function publishCancel(redis: Redis, prefix: string, request: CancelRequest): Promise<number> {
+export function publishCancel(redis: RedisClient, prefix: string, request: CancelRequest): Promise<number> {
   return redis.publish(keys.cancelChannel(prefix), JSON.stringify(request));
 }
 
@@ -135,27 +140,20 @@ export class CancelMemory {
   }
 
   /** Loads the markers already in Redis (a worker started after the request was published). */
-  async load(redis: Redis, prefix: string): Promise<number> {
+  async load(redis: RedisClient, prefix: string): Promise<number> {
     const head = keys.cancelMarker(prefix, '', '').slice(0, -1); // `<prefix>:emp:cancelled:`
-    let cursor = '0';
+    const found = await scanKeys(redis, `${escapeGlob(head)}*`, 1000);
+    // One key at a time (few exist): on a Cluster the markers may live in different slots.
+    const entries = await Promise.all(
+      found.map(async key => ({ key, reason: await redis.get(key), ttl: await redis.pttl(key) })),
+    );
     let loaded = 0;
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*`, 'COUNT', 1000);
-      cursor = next;
-      if (found.length === 0) continue;
-      const [reasons, ttls] = await Promise.all([
-        redis.mget(...found),
-        Promise.all(found.map(key => redis.pttl(key))),
-      ]);
-      found.forEach((key, index) => {
-        const reason = reasons[index];
-        const ttl = ttls[index] ?? -2;
-        if (reason === null || reason === undefined || ttl < 0) return;
-        // Aged so that it is forgotten when its marker expires.
-        this.remember(key.slice(head.length), reason, Date.now() - (this.ttlMs - ttl));
-        loaded++;
-      });
-    } while (cursor !== '0');
+    for (const { key, reason, ttl } of entries) {
+      if (reason === null || ttl < 0) continue;
+      // Aged so that it is forgotten when its marker expires.
+      this.remember(key.slice(head.length), reason, Date.now() - (this.ttlMs - ttl));
+      loaded++;
+    }
     return loaded;
   }
 }

@@ -19,6 +19,7 @@ import type {
   OutputPosition,
   StoredFile,
 } from './types.js';
+import { traceServiceCall } from '../telemetry/index.js';
 
 /** What the processor knows about one job when it builds the job's media access. */
 export interface JobMediaScope {
@@ -92,9 +93,17 @@ export class Media {
       enabled,
       store: async (file, position) => {
         scope.progress({ status: 'uploading', message: `file ${position.index + 1} of ${position.total}` });
-        if (uploadUrls !== undefined) return this.putToJobUrl(file, position, uploadUrls, scope.signal());
-        if (!store) throw new Error('no output store configured and no upload_urls in the job');
-        return this.putToStore(store, file, scope);
+        const kind = uploadUrls !== undefined ? 'put' : store?.kind;
+        // One span per upload when tracing is on (nothing otherwise).
+        return traceServiceCall(
+          `upload to ${kind ?? 'nowhere'}`,
+          { 'emp.upload.store': kind, 'emp.upload.file': position.index, 'emp.upload.mime': file.mime },
+          async () => {
+            if (uploadUrls !== undefined) return this.putToJobUrl(file, position, uploadUrls, scope.signal());
+            if (!store) throw new Error('no output store configured and no upload_urls in the job');
+            return this.putToStore(store, file, scope);
+          },
+        );
       },
     };
   }

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import got, { RequestError } from 'got';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Logger } from 'winston';
 import type { WebhookConfig } from '../config/schema.js';
 import { describeError } from '../logging/errors.js';
@@ -96,7 +96,7 @@ export class WebhookOutbox {
   private readonly queue: Queue<DeliveryData>;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
   ) {
     this.queue = new Queue<DeliveryData>(WEBHOOK_QUEUE, { connection: redis, prefix });
@@ -147,7 +147,7 @@ class DeliveryError extends Error {
  * until WEBHOOK_RETRY_HOURS after the event.
  */
 export function createDeliveryWorker(options: {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   config: WebhookConfig;
   lockDuration: number;

@@ -1,4 +1,8 @@
 import client from 'prom-client';
+import type { QueueDepth } from '../redis/queue-depth.js';
+
+/** How long one read of the queue depths serves scrapes (several scrapers, or several gauges of one). */
+const DEPTH_CACHE_MS = 1000;
 
 /** Prometheus metrics of one worker process, on its own registry (served at /metrics). */
 export class WorkerMetrics {
@@ -50,17 +54,53 @@ export class WorkerMetrics {
     });
   }
 
-  /** Adds a gauge of waiting jobs per queue, read from Redis when scraped. */
-  registerQueueWaiting(read: () => Promise<Array<{ queue: string; waiting: number }>>): void {
-    new client.Gauge({
-      name: 'emp_queue_waiting',
-      help: 'Jobs waiting in each queue this worker consumes',
-      labelNames: ['queue'] as const,
-      registers: [this.registry],
-      async collect() {
-        for (const { queue, waiting } of await read()) this.set({ queue }, waiting);
-      },
-    });
+  /**
+   * Adds per-queue depth gauges (waiting, active, delayed, failed, oldest waiting job's age)
+   * for autoscalers. A scrape reads Redis once for every gauge and queue, and that read
+   * serves further scrapes for a second.
+   */
+  registerQueueDepth(read: () => Promise<QueueDepth[]>): void {
+    let cached: { at: number; depths: Promise<QueueDepth[]> } | undefined;
+    const depths = (): Promise<QueueDepth[]> => {
+      const now = Date.now();
+      if (!cached || now - cached.at >= DEPTH_CACHE_MS) {
+        const pending = read();
+        cached = { at: now, depths: pending };
+        // A failed read is not cached: the next scrape asks Redis again.
+        pending.catch(() => {
+          if (cached?.depths === pending) cached = undefined;
+        });
+      }
+      return cached.depths;
+    };
+    const gauge = (name: string, help: string, value: (depth: QueueDepth) => number): void => {
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['queue'] as const,
+        registers: [this.registry],
+        async collect() {
+          for (const depth of await depths()) this.set({ queue: depth.queue }, value(depth));
+        },
+      });
+    };
+    gauge(
+      'emp_queue_waiting',
+      'Jobs ready to run in each queue this worker consumes (all replicas)',
+      d => d.waiting,
+    );
+    gauge('emp_queue_active', 'Jobs running in each queue, on any replica', d => d.active);
+    gauge(
+      'emp_queue_delayed',
+      'Jobs scheduled for later (delayed or backing off) in each queue',
+      d => d.delayed,
+    );
+    gauge('emp_queue_failed', 'Failed jobs kept in each queue', d => d.failed);
+    gauge(
+      'emp_queue_oldest_waiting_seconds',
+      'Seconds the next job to run in each queue has been ready (0 when none waits)',
+      d => d.oldestWaitingSeconds,
+    );
   }
 
   constructor() {

@@ -1,5 +1,4 @@
-import { DelayedError, WaitingError, type Job, type Processor } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DelayedError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'winston';
 import { JobAbortError, type AbortCause } from '../connectors/abort.js';
 import {
@@ -26,6 +25,8 @@ import {
   withoutWebhook,
   type JobWebhook,
 } from '../webhooks/job-webhook.js';
+import type { RedisClient } from '../redis/connection.js';
+import { traceJob } from '../telemetry/index.js';
 import { describeError, errorLogFields } from '../logging/errors.js';
 
 /** The BullMQ job type our workers process. */
@@ -57,7 +58,7 @@ export interface ProcessorDeps {
   logger: Logger;
   metrics: WorkerMetrics;
   /** A non-blocking connection for checkpoints and cancel markers. */
-  redis: Redis;
+  redis: RedisClient;
   /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
@@ -73,6 +74,12 @@ export interface ProcessorDeps {
   takeEarlyCancel?: (activeKey: string) => string | undefined;
   /** Completion webhooks; absent when WEBHOOK_SECRET is empty (then a job's `webhook` fails it). */
   webhooks?: { config: WebhookConfig; outbox: WebhookOutbox | undefined };
+  /**
+   * Pauses the whole queue for every replica (BullMQ `queue.rateLimit`). Given only when the
+   * queue has a limiter (WORKER_<NAME>_RATE_LIMIT_*): BullMQ honours the pause only there, and
+   * only then does the queue stand for one shared quota, so a 429 is the quota's, not the job's.
+   */
+  rateLimitQueue?: (ms: number) => Promise<void>;
 }
 
 /** Times a job may be pushed back for a service's `Retry-After` before a 429 counts as a failed attempt. */
@@ -200,7 +207,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         }),
         inputs: deps.media.inputsFor(signal),
       };
-      const output = await connector.process(ctx);
+      const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
       controller?.signal.throwIfAborted();
       if (nestingExceeds(output)) {
         // BullMQ would overflow the stack serialising it, and retrying gets the same answer.
@@ -243,6 +250,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (retryAfterMs !== undefined && token) {
         if (job.attemptsStarted <= MAX_RATE_LIMIT_DELAYS) {
           await job.log(`service rate-limited the job; retrying in ${Math.ceil(retryAfterMs / 1000)} s`);
+          if (deps.rateLimitQueue) {
+            // Every replica backs off together; the job waits at the head of the queue.
+            await deps.rateLimitQueue(retryAfterMs);
+            throw Worker.RateLimitError();
+          }
           await job.moveToDelayed(Date.now() + retryAfterMs, token);
           throw new DelayedError();
         }
@@ -408,7 +420,7 @@ function checkJobData(data: unknown, maxBytes: number): void {
 /** Checkpoint values kept in one field of the BullMQ job hash. */
 class RedisCheckpoint implements JobCheckpoint {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly jobKey: string,
     private readonly values: Record<string, unknown>,
   ) {}

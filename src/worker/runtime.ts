@@ -1,10 +1,9 @@
 import os from 'node:os';
 import type http from 'node:http';
 import { MetricsTime, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../config/index.js';
-import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import { rateLimiter, type CommonConnectorConfig } from '../config/connector-schema.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { RegisteredConnector } from '../connectors/definition.js';
 import type { Capabilities, Connector, JobResult } from '../connectors/types.js';
@@ -14,7 +13,9 @@ import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from './keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
-import { checkRedis, createWorkerRedis } from '../redis/connection.js';
+import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
+import { readQueueDepths } from '../redis/queue-depth.js';
+import { bullmqTelemetry } from '../telemetry/index.js';
 import { CancelMemory } from '../jobs/cancel.js';
 import { WebhookOutbox, checkWorkerWebhookUrl, createDeliveryWorker } from '../webhooks/delivery.js';
 import { describeError } from '../logging/errors.js';
@@ -45,6 +46,10 @@ export interface HeartbeatRecord {
     version: string;
     queue: string;
     concurrency: number;
+    /** Queue-wide cap this worker set (WORKER_<NAME>_GLOBAL_CONCURRENCY), null when none. */
+    global_concurrency: number | null;
+    /** Queue-wide limiter this worker applies (WORKER_<NAME>_RATE_LIMIT_*), null when none. */
+    rate_limit: { max: number; duration_ms: number } | null;
     healthy: boolean;
     health_detail: string;
     capabilities: Capabilities;
@@ -62,8 +67,8 @@ export class WorkerRuntime {
   private readonly activeJobs = new Map<string, ActiveJob>();
   /** Cancel requests for jobs not running here: a job fetched later is stopped before any work. */
   private readonly cancels = new CancelMemory();
-  private redis: Redis | undefined;
-  private subscriber: Redis | undefined;
+  private redis: RedisClient | undefined;
+  private subscriber: RedisClient | undefined;
   private outbox: WebhookOutbox | undefined;
   private deliveryWorker: Worker | undefined;
   private httpServer: http.Server | undefined;
@@ -81,17 +86,25 @@ export class WorkerRuntime {
 
   /** Checks Redis, starts every connector's worker and the side services. */
   async start(): Promise<void> {
-    const redisCheck = await checkRedis(this.config.redis.url);
+    const redisCheck = await checkRedis(this.config.redis);
     for (const warning of redisCheck.warnings) this.logger.warn(warning);
-    this.redis = createWorkerRedis(this.config.redis.url);
-    this.redis.on('error', error => this.logger.warn('redis connection error', { error: error.message }));
+    this.redis = createWorkerRedis(this.config.redis);
+    this.redis.on('error', (error: Error) =>
+      this.logger.warn('redis connection error', { error: error.message }),
+    );
     this.startWebhooks(this.redis);
 
     this.media = await Media.create(this.config.media);
     this.logger.info(`output store: ${this.media.describe()}`);
     for (const name of this.config.enabledConnectors) this.createConnectorRuntime(name, this.media);
     await this.subscribeToCancels();
-    this.metrics.registerQueueWaiting(() => this.waitingCounts());
+    this.metrics.registerQueueDepth(() =>
+      readQueueDepths(
+        this.requireRedis(),
+        this.config.queuePrefix,
+        [...this.runtimes.values()].map(runtime => runtime.config.jobType),
+      ),
+    );
     this.metrics.registerActiveJobs(() => this.activeJobs.values(), [...this.runtimes.keys()]);
     if (this.config.http.port !== null) {
       this.httpServer = await startHttpServer(
@@ -132,7 +145,7 @@ export class WorkerRuntime {
   }
 
   /** With WEBHOOK_SECRET set: the outbox processors add deliveries to, and this process's sender. */
-  private startWebhooks(redis: Redis): void {
+  private startWebhooks(redis: RedisClient): void {
     const webhooks = this.config.webhooks;
     if (webhooks.secret === '') return;
     checkWorkerWebhookUrl(webhooks);
@@ -159,6 +172,13 @@ export class WorkerRuntime {
     const logger = this.logger.child({ connector: name });
     const connector = definition.create(config, { logger });
     const redis = this.requireRedis();
+    const readOnlyQueue = new Queue(config.jobType, {
+      connection: redis,
+      prefix: this.config.queuePrefix,
+      skipMetasUpdate: true,
+      ...bullmqTelemetry(),
+    });
+    const limiter = rateLimiter(config);
     const processor = createProcessor({
       connector,
       queue: config.jobType,
@@ -175,6 +195,7 @@ export class WorkerRuntime {
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
       takeEarlyCancel: key => this.cancels.take(key),
       webhooks: { config: this.config.webhooks, outbox: this.outbox },
+      ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
     });
     const jobs = this.config.jobs;
     const worker = new Worker<unknown, JobResult>(config.jobType, processor, {
@@ -183,12 +204,14 @@ export class WorkerRuntime {
       name: `${this.config.workerId}:${name}`,
       autorun: false,
       concurrency: config.concurrency,
+      ...(limiter ? { limiter } : {}),
       lockDuration: jobs.lockDuration,
       stalledInterval: jobs.stalledInterval,
       maxStalledCount: jobs.maxStalledCount,
       removeOnComplete: { age: jobs.keepCompletedSeconds, count: jobs.keepCompletedCount },
       removeOnFail: { age: jobs.keepFailedSeconds },
       metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+      ...bullmqTelemetry(),
     });
     worker.on('error', error => logger.warn('worker error', { error: error.message }));
     worker.on('lockRenewalFailed', jobIds => {
@@ -200,11 +223,6 @@ export class WorkerRuntime {
     const gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
       this.metrics.serviceHealthy.set({ connector: name }, state.healthy ? 1 : 0);
       this.beat().catch(() => undefined);
-    });
-    const readOnlyQueue = new Queue(config.jobType, {
-      connection: redis,
-      prefix: this.config.queuePrefix,
-      skipMetasUpdate: true,
     });
     this.runtimes.set(name, {
       connector,
@@ -219,11 +237,19 @@ export class WorkerRuntime {
 
   private async startConnector(runtime: ConnectorRuntime): Promise<void> {
     const { connector, config, version } = runtime;
+    // Set by every replica that has it configured (the same value); an unset replica leaves
+    // the queue's cap alone, so one replica without the variable does not lift it.
+    if (config.globalConcurrency !== null) {
+      await runtime.readOnlyQueue.setGlobalConcurrency(config.globalConcurrency);
+    }
+    const limiter = rateLimiter(config);
     this.logger.info(`connector ${connector.name} ${version} on queue "${config.jobType}"`, {
       connector: connector.name,
       version,
       concurrency: config.concurrency,
       timeout_s: config.timeout,
+      ...(config.globalConcurrency !== null ? { global_concurrency: config.globalConcurrency } : {}),
+      ...(limiter ? { rate_limit: `${limiter.max} per ${limiter.duration} ms` } : {}),
     });
     try {
       runtime.capabilities = (await connector.getCapabilities?.(AbortSignal.timeout(10_000))) ?? {};
@@ -236,7 +262,9 @@ export class WorkerRuntime {
   private async subscribeToCancels(): Promise<void> {
     const subscriber = this.requireRedis().duplicate();
     this.subscriber = subscriber;
-    subscriber.on('error', error => this.logger.warn('cancel subscriber error', { error: error.message }));
+    subscriber.on('error', (error: Error) =>
+      this.logger.warn('cancel subscriber error', { error: error.message }),
+    );
     subscriber.on('message', (_channel: string, message: string) => this.onCancelMessage(message));
     await subscriber.subscribe(keys.cancelChannel(this.config.queuePrefix));
     // Requests published before this process started: their markers are still in Redis.
@@ -281,15 +309,6 @@ export class WorkerRuntime {
     };
   }
 
-  private async waitingCounts(): Promise<Array<{ queue: string; waiting: number }>> {
-    return Promise.all(
-      [...this.runtimes.values()].map(async runtime => ({
-        queue: runtime.config.jobType,
-        waiting: await runtime.readOnlyQueue.getWaitingCount(),
-      })),
-    );
-  }
-
   private heartbeatRecord(): HeartbeatRecord {
     return {
       id: this.config.workerId,
@@ -303,6 +322,8 @@ export class WorkerRuntime {
         version: runtime.version,
         queue: runtime.config.jobType,
         concurrency: runtime.config.concurrency,
+        global_concurrency: runtime.config.globalConcurrency,
+        rate_limit: limitOf(runtime.config),
         healthy: runtime.gate.state.healthy,
         health_detail: runtime.gate.state.detail,
         capabilities: runtime.capabilities,
@@ -371,10 +392,15 @@ export class WorkerRuntime {
     this.logger.info('stopped');
   }
 
-  private requireRedis(): Redis {
+  private requireRedis(): RedisClient {
     if (!this.redis) throw new Error('runtime not started');
     return this.redis;
   }
+}
+
+function limitOf(config: CommonConnectorConfig): { max: number; duration_ms: number } | null {
+  const limiter = rateLimiter(config);
+  return limiter ? { max: limiter.max, duration_ms: limiter.duration } : null;
 }
 
 async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {

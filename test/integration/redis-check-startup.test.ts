@@ -5,6 +5,7 @@ import { RedisUnavailableError, checkRedis } from '../../src/redis/connection.js
 import { WorkerRuntime } from '../../src/worker/runtime.js';
 import { freePort, startThrowawayRedis } from '../helpers/processes.js';
 import { testConfig } from '../helpers/runtime.js';
+import { urlRedisConfig } from '../helpers/redis-topologies.js';
 
 /** Log lines written through a real winston logger, parsed. */
 function capturingLogger(): {
@@ -31,7 +32,7 @@ describe('Redis start-up check against a real redis-server', () => {
   afterAll(async () => lru?.stop());
 
   test('an evicting maxmemory-policy gives one actionable warning', async () => {
-    const check = await checkRedis(lru.url);
+    const check = await checkRedis(urlRedisConfig(lru.url));
     expect(check.maxmemoryPolicy).toBe('allkeys-lru');
     expect(check.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(check.warnings).toEqual([
@@ -55,14 +56,14 @@ describe('Redis start-up check against a real redis-server', () => {
   });
 
   test('the shared test Redis (noeviction) gives no warning', async () => {
-    const check = await checkRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const check = await checkRedis(urlRedisConfig(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'));
     expect(check.maxmemoryPolicy).toBe('noeviction');
     expect(check.warnings).toEqual([]);
   });
 
   test('an unreachable Redis fails with one line naming REDIS_URL, the password masked', async () => {
     const url = `redis://:hunter2-secret@127.0.0.1:${await freePort()}`;
-    const failure = await checkRedis(url, 2000).then(
+    const failure = await checkRedis(urlRedisConfig(url), 2000).then(
       () => undefined,
       (error: unknown) => error,
     );

@@ -5,6 +5,7 @@ describe('board settings in the one configuration schema', () => {
   test('defaults: port 3000, user admin, no password (generated at start-up), writable, rescan every 10 s, served at /', () => {
     expect(loadConfig({}).board).toEqual({
       port: 3000,
+      host: '127.0.0.1',
       username: 'admin',
       password: '',
       readOnly: false,
@@ -16,6 +17,7 @@ describe('board settings in the one configuration schema', () => {
   test('every setting comes from its BULL_BOARD_* variable', () => {
     const config = loadConfig({
       BULL_BOARD_PORT: '8081',
+      BULL_BOARD_HOST: '0.0.0.0',
       BULL_BOARD_USERNAME: 'ops',
       BULL_BOARD_PASSWORD: 'pw-123',
       BULL_BOARD_READ_ONLY: 'true',
@@ -24,6 +26,7 @@ describe('board settings in the one configuration schema', () => {
     });
     expect(config.board).toEqual({
       port: 8081,
+      host: '0.0.0.0',
       username: 'ops',
       password: 'pw-123',
       readOnly: true,

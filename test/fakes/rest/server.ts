@@ -55,6 +55,8 @@ export interface FakeRestServer extends ListeningServer {
   forgetJobs(): void;
   /** Requests whose path starts with `prefix`. */
   seen(prefix: string): RecordedRequest[];
+  /** Most sync calls (`POST /api/process`) the fake was answering at one moment. */
+  maxInFlight(): number;
 }
 
 type Fake = Record<string, unknown>;
@@ -82,6 +84,8 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
   const requests: RecordedRequest[] = [];
   const jobs = new Map<string, FakeAsyncJob>();
   const record = options.record ?? true;
+  let inFlight = 0;
+  let mostInFlight = 0;
   const shutdown = new AbortController();
   // Every delayed answer listens on it; hundreds at once are expected.
   setMaxListeners(0, shutdown.signal);
@@ -115,7 +119,15 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     }
     const { body, fake: behaviour } = parsed;
 
-    if (req.method === 'POST' && path === '/api/process') return processSync(res, req, body, behaviour);
+    if (req.method === 'POST' && path === '/api/process') {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      try {
+        return await processSync(res, req, body, behaviour);
+      } finally {
+        inFlight--;
+      }
+    }
     if (req.method === 'POST' && path === '/api/submit') return submit(res, body, behaviour);
     const match = /^\/api\/(status|result|cancel|jobs)\/([^/]+)$/.exec(path);
     if (match) {
@@ -278,6 +290,7 @@ export async function startFakeRest(options: FakeRestOptions = {}): Promise<Fake
     healthy: true,
     forgetJobs: () => jobs.clear(),
     seen: prefix => requests.filter(r => r.path.startsWith(prefix)),
+    maxInFlight: () => mostInFlight,
     close: async () => {
       shutdown.abort();
       await server.close();

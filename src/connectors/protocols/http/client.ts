@@ -9,6 +9,7 @@ import {
   ServiceTimeoutError,
   ServiceUnavailableError,
 } from '../../errors.js';
+import { traceServiceCall } from '../../../telemetry/index.js';
 import { describeError } from '../../../logging/errors.js';
 import { servicePathProblem } from './path.js';
 
@@ -120,9 +121,30 @@ export class HttpClient {
     return url;
   }
 
-  /** Sends a request; non-accepted statuses and transport failures throw classified errors. */
+  /**
+   * Sends a request; non-accepted statuses and transport failures throw classified errors.
+   * Traced as one service call span when tracing is on.
+   */
   async request(request: HttpRequest): Promise<HttpResponse> {
     const url = this.url(request.path);
+    const method = request.method ?? 'GET';
+    return traceServiceCall(
+      `${this.service} ${method}`,
+      {
+        'emp.service': this.service,
+        'http.request.method': method,
+        'server.address': url.host,
+        'url.path': url.pathname,
+      },
+      async span => {
+        const response = await this.send(request, url);
+        span.setAttributes({ 'http.response.status_code': response.status });
+        return response;
+      },
+    );
+  }
+
+  private async send(request: HttpRequest, url: URL): Promise<HttpResponse> {
     const maxBytes = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
     if (this.authorization) headers.authorization = this.authorization;

@@ -1,6 +1,7 @@
 import type { Method } from 'got';
 import { abortStopsServiceWork } from '../../abort.js';
 import { abortableSleep } from '../../abortable-sleep.js';
+import { annotateJob } from '../../../telemetry/index.js';
 import { ProtocolError, ServiceFailedError, hasErrorCode, rateLimitWaitMs } from '../../errors.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
 import {
@@ -169,6 +170,7 @@ export abstract class RestAsyncConnector<TJob> implements Connector {
         }
       }
       if (jobId === undefined) jobId = await this.submit(job, ctx);
+      annotateJob({ 'emp.service.job_id': jobId });
 
       for (;;) {
         if (status === undefined) {

@@ -6,6 +6,7 @@ import type { Connector, ConnectorDeps, HealthResult, JobContext } from '../../t
 import type { WebSocketServiceConfig } from './config.js';
 import { ServiceSocket, safeUrl } from './socket.js';
 import { MessageStream } from './stream.js';
+import { traceServiceCall } from '../../../telemetry/index.js';
 import { describeError } from '../../../logging/errors.js';
 
 /** Backoff of reconnect attempts while jobs are listening: 0.25 s doubling to 5 s, with jitter. */
@@ -101,7 +102,10 @@ export abstract class WebSocketConnector<
     const stream = this.openStream(ctx.signal);
     try {
       await this.ensureConnected(ctx.signal);
-      return await this.processServiceJob(ctx, stream);
+      // One span for the job's time on the socket; its HTTP calls are child spans.
+      return await traceServiceCall(`${this.service} websocket wait`, { 'emp.service': this.service }, () =>
+        this.processServiceJob(ctx, stream),
+      );
     } finally {
       stream.close();
     }

@@ -24,6 +24,7 @@ import {
   type PromptState,
 } from './protocol.js';
 import { parseComfyJob, type ComfyJob } from './workflow.js';
+import { annotateJob } from '../../../telemetry/index.js';
 import { describeError } from '../../../logging/errors.js';
 
 /** The checkpoint key holding the job's ComfyUI prompt id (read back on a retried attempt). */
@@ -63,6 +64,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       const saved = ctx.checkpoint.get<unknown>(PROMPT_ID_KEY);
       if (typeof saved === 'string' && saved !== '') {
         promptId = saved;
+        annotateJob({ 'emp.service.prompt_id': promptId });
         const found = await this.promptState(promptId, ctx.signal);
         if (found.state === 'done') {
           await ctx.log(
@@ -84,6 +86,7 @@ export class ComfyUIConnector extends WebSocketConnector<ComfyUIConfig> {
       promptId ??= randomUUID();
       await uploadInputImages(ctx, this.http, this.config.apiPrefix, job.images);
       promptId = await this.submit(ctx, job, promptId);
+      annotateJob({ 'emp.service.prompt_id': promptId });
       return await this.monitorServiceProgress(ctx, stream, promptId);
     } catch (error) {
       if (ctx.signal.aborted && promptId !== undefined && abortStopsServiceWork(ctx.signal)) {
