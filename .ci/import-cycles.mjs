@@ -25,7 +25,6 @@ const known = new Set(
     .map(line => line.trim())
     .filter(line => line !== '' && !line.startsWith('#')),
 );
-const knownSeen = new Set();
 for (const cycle of graph.circular()) problems.push(`file cycle: ${[...cycle, cycle[0]].join(' → ')}`);
 
 /** The top-level folder of a file relative to `root` ('.' for files directly in it). */
@@ -42,40 +41,57 @@ for (const [file, imports] of Object.entries(graph.obj())) {
   }
 }
 
-// Depth-first search for a back edge; each cycle is reported once with one import per step.
-const state = new Map(); // folder → 'open' | 'done'
+// Folders in a cycle are the strongly connected components of more than one folder
+// (Tarjan); each is named by its folders in alphabetical order, with one import per edge.
+let counter = 0;
+const index = new Map();
+const low = new Map();
 const stack = [];
-const seen = new Set();
-function visit(folder) {
-  state.set(folder, 'open');
+const onStack = new Set();
+const components = [];
+function connect(folder) {
+  index.set(folder, counter);
+  low.set(folder, counter);
+  counter++;
   stack.push(folder);
+  onStack.add(folder);
   for (const next of folders.get(folder)?.keys() ?? []) {
-    if (state.get(next) === 'open') {
-      const cycle = stack.slice(stack.indexOf(next));
-      const key = [...cycle].sort().join(',');
-      if (!seen.has(key)) {
-        seen.add(key);
-        const steps = cycle.map((from, i) => folders.get(from).get(cycle[(i + 1) % cycle.length]));
-        // Named from its alphabetically first folder, so the name does not depend on where the search began.
-        const first = cycle.indexOf([...cycle].sort()[0]);
-        const name = [...cycle.slice(first), ...cycle.slice(0, first)]
-          .map(f => path.join(root, f))
-          .join(' ⇄ ');
-        if (known.has(name)) {
-          knownSeen.add(name);
-          process.stdout.write(`known folder cycle (debt, see .ci/import-cycles-known.txt): ${name}\n`);
-          continue;
-        }
-        problems.push(`folder cycle: ${name}\n    ${steps.join('\n    ')}`);
-      }
-    } else if (!state.has(next)) {
-      visit(next);
+    if (!index.has(next)) {
+      connect(next);
+      low.set(folder, Math.min(low.get(folder), low.get(next)));
+    } else if (onStack.has(next)) {
+      low.set(folder, Math.min(low.get(folder), index.get(next)));
     }
   }
-  stack.pop();
-  state.set(folder, 'done');
+  if (low.get(folder) === index.get(folder)) {
+    const component = [];
+    let member;
+    do {
+      member = stack.pop();
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== folder);
+    if (component.length > 1) components.push(component.sort());
+  }
 }
-for (const folder of [...folders.keys()].sort()) if (!state.has(folder)) visit(folder);
+for (const folder of [...folders.keys()].sort()) if (!index.has(folder)) connect(folder);
+
+const knownSeen = new Set();
+for (const component of components) {
+  const name = component.map(f => path.join(root, f)).join(' ⇄ ');
+  if (known.has(name)) {
+    knownSeen.add(name);
+    process.stdout.write(`known folder cycle (debt, see .ci/import-cycles-known.txt): ${name}\n`);
+    continue;
+  }
+  const members = new Set(component);
+  const edges = component.flatMap(from =>
+    [...(folders.get(from) ?? new Map()).entries()]
+      .filter(([to]) => members.has(to))
+      .map(([, example]) => example),
+  );
+  problems.push(`folder cycle: ${name}\n    ${edges.join('\n    ')}`);
+}
 for (const name of known) {
   if (!knownSeen.has(name)) {
     problems.push(`known folder cycle is gone, remove it from .ci/import-cycles-known.txt: ${name}`);

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { MetricsTime, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deletePrefix } from '../test/helpers/redis.js';
+import { median } from './stats.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -231,11 +232,6 @@ async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }>
     await queue.close();
     await deletePrefix(redis, prefix);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 interface Summary {

@@ -7,9 +7,10 @@ import { Queue } from 'bullmq';
 import express from 'express';
 import type { Logger } from 'winston';
 import type { AppConfig } from '../src/config/index.js';
+import { CancelInputError, checkCancelTarget, requestCancel, type CancelState } from '../src/jobs/cancel.js';
 import { basicAuth, type BoardCredentials } from './auth.js';
 import { findQueueNames } from './discovery.js';
-import { createRedis } from '../src/redis/connection.js';
+import { createRedis, type RedisClient } from '../src/redis/connection.js';
 import { bullmqTelemetry } from '../src/telemetry/index.js';
 import {
   REDACTED_MARKER,
@@ -162,9 +163,22 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
       .json({ status: ready ? 'ok' : 'redis unavailable', redis: redis.status, queues: shown.size });
   });
   app.use(basicAuth(options.credentials));
+  app.all(`${basePath === '/' ? '' : basePath}/emp/jobs/:queue/:id/cancel`, (req, res) => {
+    void cancelRoute(req, res, { redis, prefix: config.queuePrefix, readOnly: board.readOnly, logger });
+  });
   // ExpressAdapter.getRouter() is typed `any`; it returns the Express app the board lives in.
   const boardRouter = serverAdapter.getRouter() as express.Express;
   app.use(basePath, boardRouter);
+  // Malformed requests (a bad %-escape in a path) get a short JSON answer, never a stack trace.
+  app.use((error: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status = (error as { status?: unknown }).status;
+    const code = typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+    res.status(code).json({ error: code === 500 ? 'internal error' : 'bad request' });
+  });
 
   let server: http.Server;
   try {
@@ -199,6 +213,62 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
       await redis.quit().catch(() => undefined);
     },
   };
+}
+
+/** HTTP status of each cancel outcome (docs/producers.md). */
+const CANCEL_STATUS: Record<CancelState, number> = {
+  removed: 200,
+  cancelling: 202,
+  'not-found': 404,
+  completed: 409,
+  failed: 409,
+};
+
+/**
+ * `POST <base>/emp/jobs/<queue>/<id>/cancel`: the cancel protocol of src/jobs/cancel.ts over
+ * HTTP. Answers JSON `{ jobId, state }`; errors are JSON too, never a stack trace.
+ */
+async function cancelRoute(
+  req: express.Request,
+  res: express.Response,
+  deps: { redis: RedisClient; prefix: string; readOnly: boolean; logger: Logger },
+): Promise<void> {
+  res.set('Cache-Control', 'no-store');
+  if (req.method !== 'POST') {
+    res.status(405).set('Allow', 'POST').json({ error: 'use POST to cancel a job' });
+    return;
+  }
+  if (deps.readOnly) {
+    res.status(405).json({ error: 'the board is read-only (BULL_BOARD_READ_ONLY); cancelling is disabled' });
+    return;
+  }
+  const queueName = String(req.params.queue);
+  const jobId = String(req.params.id);
+  try {
+    checkCancelTarget(queueName, jobId);
+  } catch (error) {
+    res.status(400).json({ error: error instanceof CancelInputError ? error.message : 'bad request' });
+    return;
+  }
+  // skipMetasUpdate: asking about a queue that does not exist must not create it.
+  const queue = new Queue(queueName, { connection: deps.redis, prefix: deps.prefix, skipMetasUpdate: true });
+  queue.on('error', () => undefined);
+  try {
+    const outcome = await requestCancel({
+      redis: deps.redis,
+      prefix: deps.prefix,
+      queue,
+      jobId,
+      reason: 'cancelled from the board API',
+    });
+    deps.logger.info('cancel requested over HTTP', { queue: queueName, jobId, state: outcome.state });
+    res.status(CANCEL_STATUS[outcome.state]).json({ jobId, state: outcome.state });
+  } catch (error) {
+    deps.logger.warn('cancel over HTTP failed', { queue: queueName, jobId, error: describeError(error) });
+    res.status(503).json({ error: 'could not reach Redis to cancel the job; try again' });
+  } finally {
+    await queue.close().catch(() => undefined);
+  }
 }
 
 /** `/admin/queues/` → `/admin/queues`; `/` stays `/`. */

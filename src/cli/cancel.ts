@@ -1,13 +1,11 @@
 import { Queue, QueueEvents } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
-import { keys, type CancelRequest } from '../worker/keys.js';
-import { createClientRedis, createEventsRedis, publishReach } from '../redis/connection.js';
+import { CancelInputError, checkCancelTarget, publishCancel, requestCancel } from '../jobs/cancel.js';
+import { createClientRedis, createEventsRedis } from '../redis/connection.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
 import { CliError, EXIT, ensureRedis } from './context.js';
 import { describeError } from '../logging/errors.js';
 
-/** How long a cancel marker waits for a replica that picks the job up later (e.g. after a crash). */
-const CANCEL_MARKER_TTL_S = 24 * 3600;
 /** How long the CLI waits to see a running job end after the request. */
 const CONFIRM_TIMEOUT_MS = 30_000;
 /** How often, while waiting, the CLI re-reads the job's state. */
@@ -16,9 +14,10 @@ const RECHECK_MS = 1000;
 const REPUBLISH_EVERY = 5;
 
 /**
- * `emp-worker cancel <queue> <id>`: a waiting job is removed; a running one is aborted on
- * whichever replica runs it (Redis pub/sub), its connector tells the service to stop, and
- * the job fails with ERR_CANCELLED (no retry).
+ * `emp-worker cancel <queue> <id>`: the cancel protocol of src/jobs/cancel.ts (shared with
+ * the board's HTTP endpoint). A waiting job is removed; a running one is aborted on
+ * whichever replica runs it, its connector tells the service to stop, and the job fails
+ * with ERR_CANCELLED (no retry). The CLI then waits to see it end.
  */
 export async function cancelCommand(
   config: AppConfig,
@@ -27,6 +26,12 @@ export async function cancelCommand(
   reason: string,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
+  try {
+    checkCancelTarget(queueName, jobId);
+  } catch (error) {
+    if (error instanceof CancelInputError) throw new CliError(error.message, EXIT.usage);
+    throw error;
+  }
   await ensureRedis(config);
   const connection = createClientRedis(config.redis);
   connection.on('error', () => undefined);
@@ -41,57 +46,58 @@ export async function cancelCommand(
   let events: QueueEvents | undefined;
   let eventsConnection: ReturnType<typeof createEventsRedis> | undefined;
   try {
-    const job = await queue.getJob(jobId);
-    if (!job) throw new CliError(`no job ${jobId} in queue "${queueName}"`);
-    const state = await job.getState();
-    if (state === 'completed' || state === 'failed') {
-      throw new CliError(`job ${jobId} already ${state}; nothing to cancel`);
+    // Listening starts before the request, so a job that ends at once is not missed.
+    if ((await queue.getJobState(jobId)) === 'active') {
+      eventsConnection = createEventsRedis(config.redis);
+      events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
+      events.on('error', () => undefined);
+      await events.waitUntilReady();
     }
-    if (state !== 'active') {
-      try {
-        await job.remove();
-        out.write(`job ${jobId} was ${state}; removed before it started\n`);
+    const request = { queue: queueName, jobId, reason };
+    const ended = events
+      ? waitForEnd(events, queue, jobId, () => publishCancel(connection, config.queuePrefix, request))
+      : undefined;
+    const outcome = await requestCancel({
+      redis: connection,
+      prefix: config.queuePrefix,
+      queue,
+      jobId,
+      reason,
+    });
+    switch (outcome.state) {
+      case 'not-found':
+        throw new CliError(`no job ${jobId} in queue "${queueName}"`);
+      case 'completed':
+      case 'failed':
+        throw new CliError(`job ${jobId} already ${outcome.state}; nothing to cancel`);
+      case 'removed':
+        out.write(`job ${jobId} was ${outcome.previousState ?? 'waiting'}; removed before it started\n`);
         return EXIT.ok;
-      } catch {
-        // It became active (locked) meanwhile: cancel it as a running job.
+      case 'cancelling': {
+        if (outcome.listeners === 0) {
+          out.write(
+            `no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`,
+          );
+          return EXIT.ok;
+        }
+        const result = ended ? await ended : undefined;
+        out.write(
+          result === undefined
+            ? `cancel sent for job ${jobId}; it has not ended yet (the service may take a while to stop)\n`
+            : `job ${jobId} ${result}\n`,
+        );
+        return EXIT.ok;
       }
     }
-    eventsConnection = createEventsRedis(config.redis);
-    events = new QueueEvents(queueName, { connection: eventsConnection, prefix: config.queuePrefix });
-    events.on('error', () => undefined);
-    await events.waitUntilReady();
-    // The marker first: a replica that starts the job after the request (a restart, or a
-    // worker that missed the message) still finds it.
-    await connection.set(
-      keys.cancelMarker(config.queuePrefix, queueName, jobId),
-      reason,
-      'EX',
-      CANCEL_MARKER_TTL_S,
-    );
-    const request: CancelRequest = { queue: queueName, jobId, reason };
-    const channel = keys.cancelChannel(config.queuePrefix);
-    const publish = (): Promise<number> => connection.publish(channel, JSON.stringify(request));
-    const ended = waitForEnd(events, queue, jobId, publish);
-    const receivers = await publishReach(connection, channel, await publish());
-    if (receivers === 0) {
-      out.write(`no live worker is listening; job ${jobId} will be cancelled when a worker picks it up\n`);
-      return EXIT.ok;
-    }
-    const outcome = await ended;
-    out.write(
-      outcome === undefined
-        ? `cancel sent for job ${jobId}; it has not ended yet (the service may take a while to stop)\n`
-        : `job ${jobId} ${outcome}\n`,
-    );
-    return EXIT.ok;
+    return EXIT.failure;
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(`could not cancel: ${describeError(error)}`);
   } finally {
     await events?.close();
+    eventsConnection?.disconnect();
     await queue.close();
     connection.disconnect();
-    eventsConnection?.disconnect();
   }
 }
 

@@ -21,6 +21,8 @@ Commands:
       --job-id <id>              choose the job id
   cancel <queue> <job id>        stop a job wherever it runs; it fails as cancelled
       --reason <text>            reason recorded with the job
+  schema [name]                  JSON Schema of a connector's job data, or of progress,
+                                 result, webhook-event (no name: list them)
 
 Options: --json (details, status)   -h, --help
 Configuration comes from the environment and .env; see docs/configuration.md.`;
@@ -104,6 +106,11 @@ export async function main(argv: string[]): Promise<number> {
         return await withCliTracing(config, () =>
           cancelCommand(config, queue, jobId, values.reason ?? 'cancelled from the CLI'),
         );
+      }
+      case 'schema': {
+        // Needs no configuration or Redis: producers run it to learn the contract.
+        const { schemaCommand } = await import('./schema.js');
+        return schemaCommand(args[0]);
       }
       default:
         throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);

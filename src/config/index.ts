@@ -76,6 +76,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const mediaProblems = mediaConfigProblems(value.media);
   if (mediaProblems.length > 0) throw new ConfigError(`Invalid configuration: ${mediaProblems.join('; ')}`);
   if (options.connectorSchemas) checkConnectorNames(value.enabledConnectors, options.connectorSchemas, env);
+  if (value.webhooks.url !== '' && value.webhooks.secret === '') {
+    throw new ConfigError(
+      'Invalid configuration: WEBHOOK_URL is set but WEBHOOK_SECRET is empty; every webhook is signed, so set WEBHOOK_SECRET=whsec_<base64 key>',
+    );
+  }
   checkRateLimits(value);
   const frozen = deepFreeze(value);
   schemaOfConfig.set(frozen, schema);

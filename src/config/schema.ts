@@ -30,6 +30,8 @@ export interface AppConfig {
   };
   /** The Bull Board server (`npm run board`). */
   board: BoardConfig;
+  /** Signed completion webhooks (docs/producers.md). */
+  webhooks: WebhookConfig;
   /** OpenTelemetry tracing (off unless an OTLP endpoint is set). */
   telemetry: TelemetryConfig;
   /** Output stores and input fetching (docs/media.md). */
@@ -67,6 +69,24 @@ export interface BoardConfig {
   rescanInterval: number;
   /** Path the board is served under, e.g. `/` or `/admin/queues` behind a proxy. */
   basePath: string;
+}
+
+/** Settings of completion webhooks (src/webhooks). */
+export interface WebhookConfig {
+  /** Worker-wide receiver of every job's completed/failed event; empty: only jobs that name one. */
+  url: string;
+  /** `whsec_<base64 key>` signing every delivery; empty: webhooks are off. */
+  secret: string;
+  /** Hours a delivery is retried before it is given up. */
+  retryHours: number;
+  /** Seconds before the first retry; doubled each time (capped at one hour). */
+  retryDelay: number;
+  /** Seconds one delivery attempt may take. */
+  timeout: number;
+  /** Deliveries one worker process sends at once. */
+  concurrency: number;
+  /** Allow webhook URLs on loopback, private and link-local addresses. */
+  allowPrivateUrls: boolean;
 }
 
 /** Each connector's own config keys, by registry name (composed by the connector registry). */
@@ -352,6 +372,65 @@ export function buildSchema(connectorSchemas: ConnectorSchemas = {}): Schema<App
         },
         default: '/',
         env: 'BULL_BOARD_BASE_PATH',
+      },
+    },
+    webhooks: {
+      url: {
+        doc: 'Receiver of every job\'s job.completed / job.failed webhook (a job\'s own "webhook" wins); empty: only jobs that name one.',
+        format: (value: unknown) => {
+          if (value === '') return;
+          if (typeof value !== 'string' || !/^https?:\/\/\S+$/.test(value) || value.length > 2048) {
+            throw new Error('must be an http:// or https:// URL of at most 2048 characters, or empty');
+          }
+        },
+        default: '',
+        env: 'WEBHOOK_URL',
+        sensitive: true,
+      },
+      secret: {
+        doc: 'Standard Webhooks signing secret, whsec_<base64 key>; empty turns webhooks off.',
+        format: (value: unknown) => {
+          if (value === '') return;
+          if (typeof value !== 'string' || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(value)) {
+            throw new Error('must be whsec_ followed by a base64 key (empty turns webhooks off)');
+          }
+          if (Buffer.from(value.slice('whsec_'.length), 'base64').length < 16) {
+            throw new Error('must hold a key of at least 16 bytes (24 base64 characters)');
+          }
+        },
+        default: '',
+        env: 'WEBHOOK_SECRET',
+        sensitive: true,
+      },
+      retryHours: {
+        doc: 'Hours a webhook delivery is retried (5xx, 408, 429, timeouts) before it is given up.',
+        format: formats.positiveSeconds,
+        default: 24,
+        env: 'WEBHOOK_RETRY_HOURS',
+      },
+      retryDelay: {
+        doc: 'Seconds before the first webhook retry; doubled after each failure, at most one hour apart.',
+        format: formats.positiveSeconds,
+        default: 5,
+        env: 'WEBHOOK_RETRY_DELAY',
+      },
+      timeout: {
+        doc: 'Seconds one webhook delivery attempt may take.',
+        format: formats.positiveSeconds,
+        default: 10,
+        env: 'WEBHOOK_TIMEOUT',
+      },
+      concurrency: {
+        doc: 'Webhook deliveries one worker process sends at once.',
+        format: formats.positiveInt,
+        default: 10,
+        env: 'WEBHOOK_CONCURRENCY',
+      },
+      allowPrivateUrls: {
+        doc: 'true allows webhook URLs on loopback, private and link-local addresses.',
+        format: formats.boolean,
+        default: false,
+        env: 'WEBHOOK_ALLOW_PRIVATE_URLS',
       },
     },
     telemetry: {

@@ -1,5 +1,6 @@
 import type { Schema } from 'convict';
 import type { CommonConnectorConfig } from '../config/connector-schema.js';
+import type { PayloadSchema } from '../schemas/validate.js';
 import type { Connector, ConnectorDeps } from './types.js';
 
 /**
@@ -15,6 +16,11 @@ export interface ConnectorDefinition<C extends CommonConnectorConfig> {
   description: string;
   /** The connector's own config keys, nested under `connectors.<name>`. */
   configSchema: Schema<C>;
+  /**
+   * The one definition of the connector's job data: the connector validates with it and
+   * docs/schemas/<name>.json and `emp-worker schema <name>` are generated from it.
+   */
+  jobSchema: PayloadSchema<unknown>;
   /** Builds the connector from its validated config slice. */
   create(config: C, deps: ConnectorDeps): Connector;
 }
@@ -25,6 +31,7 @@ export interface RegisteredConnector {
   version: string;
   description: string;
   configSchema: Schema<unknown>;
+  jobSchema: PayloadSchema<unknown>;
   create(config: CommonConnectorConfig, deps: ConnectorDeps): Connector;
 }
 
@@ -40,6 +47,7 @@ export function defineConnector<C extends CommonConnectorConfig>(
     version: definition.version,
     description: definition.description,
     configSchema: definition.configSchema,
+    jobSchema: definition.jobSchema,
     create: (config, deps) => definition.create(config as C, deps),
   };
 }

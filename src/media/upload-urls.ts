@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../connectors/errors.js';
-import { describeType, isPlainObject } from '../connectors/validate.js';
+import { describeType, isPlainObject, withoutKey } from '../connectors/validate.js';
 import { checkUrl, UrlRefusedError, type UrlGuardOptions } from '../net/url-guard.js';
 
 /** The job-data field holding per-job presigned PUT URLs. */
@@ -18,14 +18,10 @@ export function takeUploadUrls(
   guard: UrlGuardOptions,
 ): { data: unknown; uploadUrls: string[] | undefined } {
   if (!isPlainObject(data) || !Object.hasOwn(data, UPLOAD_URLS_FIELD)) return { data, uploadUrls: undefined };
-  const value = data[UPLOAD_URLS_FIELD];
-  const rest: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(data)) {
-    if (key !== UPLOAD_URLS_FIELD) {
-      Object.defineProperty(rest, key, { value: item, enumerable: true, writable: true, configurable: true });
-    }
-  }
-  return { data: rest, uploadUrls: parseUploadUrls(value, guard) };
+  return {
+    data: withoutKey(data, UPLOAD_URLS_FIELD),
+    uploadUrls: parseUploadUrls(data[UPLOAD_URLS_FIELD], guard),
+  };
 }
 
 /** Checks an `upload_urls` value; errors name the field and the entry. */

@@ -17,6 +17,14 @@ import type { Media } from '../media/media.js';
 import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
+import type { WebhookConfig } from '../config/schema.js';
+import type { WebhookOutbox } from '../webhooks/delivery.js';
+import {
+  hasWebhookField,
+  resolveJobWebhook,
+  withoutWebhook,
+  type JobWebhook,
+} from '../webhooks/job-webhook.js';
 import type { RedisClient } from '../redis/connection.js';
 import { traceJob } from '../telemetry/index.js';
 import { describeError, errorLogFields } from '../logging/errors.js';
@@ -60,10 +68,12 @@ export interface ProcessorDeps {
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
   /**
-   * The reason of a cancel request that arrived for this job (by its {@link activeJobKey})
-   * before the job was registered in `activeJobs`, i.e. while BullMQ was fetching it.
+   * A cancel request heard for this job (by its {@link activeJobKey}) before it ran here:
+   * it was waiting, or being fetched when the request came. The reason, taken once, from memory.
    */
   takeEarlyCancel?: (activeKey: string) => string | undefined;
+  /** Completion webhooks; absent when WEBHOOK_SECRET is empty (then a job's `webhook` fails it). */
+  webhooks?: { config: WebhookConfig; outbox: WebhookOutbox | undefined };
   /**
    * Pauses the whole queue for every replica (BullMQ `queue.rateLimit`). Given only when the
    * queue has a limiter (WORKER_<NAME>_RATE_LIMIT_*): BullMQ honours the pause only there, and
@@ -125,8 +135,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       startedAt,
       abort,
     });
-    // A cancel published between BullMQ's fetch and the line above found no active job: the
-    // runtime kept it, so it is read from memory here instead of a Redis call per job.
+    // A cancel for a job not active yet (waiting, or being fetched when it was published) was
+    // kept by the runtime, so it is read from memory here instead of a Redis call per job.
     const earlyCancel = deps.takeEarlyCancel?.(activeKey);
     if (earlyCancel !== undefined) abort({ kind: 'cancel', reason: earlyCancel });
     const timeoutTimer = setTimeout(
@@ -151,6 +161,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       error => logger().warn('progress write failed', { error: describeError(error) }),
     );
     let succeeded = false;
+    let webhook: JobWebhook | undefined;
     try {
       const restarted = job.attemptsStarted > 1;
       // A first start cannot have a checkpoint or a pending cancel, so it costs Redis nothing extra.
@@ -162,9 +173,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
       checkJobData(job.data, deps.maxDataBytes);
+      // Only jobs that name a webhook (or a worker with WEBHOOK_URL) pay for this; none costs Redis.
+      if (hasWebhookField(job.data) || (deps.webhooks && deps.webhooks.config.url !== '')) {
+        webhook = await resolveJobWebhook(job.data, deps.webhooks?.config ?? NO_WEBHOOKS);
+      }
       controller?.signal.throwIfAborted();
       // Checked before any work: a bad upload URL must not cost a GPU run.
-      const { data, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
+      const { data: withoutUploads, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
+      // The connector sees neither field: they are the worker's, not the service's.
+      const data = hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads;
 
       const ctx: JobContext = {
         id: jobId,
@@ -198,6 +215,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           `${connector.name} result is nested more than ${MAX_JSON_DEPTH} levels deep; it cannot be stored`,
         );
       }
+      const result: JobResult = { status: 'success', connector: connector.name, output };
+      // Added before BullMQ marks the job completed: a crash after this line loses no webhook.
+      if (webhook) {
+        await deps.webhooks?.outbox?.add(webhook, 'completed', jobEnd(job, jobId, { returnvalue: result }));
+      }
       succeeded = true;
       await reporter.finish(true);
       if (startLogged) {
@@ -206,7 +228,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         );
       }
       meters.completed.inc();
-      return { status: 'success', connector: connector.name, output };
+      return result;
     } catch (thrown) {
       await reporter.finish(false);
       const failure = classifyFailure(thrown, abortCause, connector.name);
@@ -237,7 +259,15 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           throw new DelayedError();
         }
       }
-      await recordFailure(job, failure, logger(), deps);
+      const willRetry = await recordFailure(job, failure, logger(), deps);
+      if (webhook && !willRetry) {
+        // Failed for good: added before BullMQ records the failure, like `completed`.
+        await deps.webhooks?.outbox
+          ?.add(webhook, 'failed', jobEnd(job, jobId, { failedReason: failureReason(failure) }))
+          .catch((error: unknown) =>
+            logger().error('could not queue the job.failed webhook', { error: describeError(error) }),
+          );
+      }
       throw toBullmqError(failure);
     } finally {
       clearTimeout(timeoutTimer);
@@ -273,12 +303,38 @@ async function handBackOnOutage(
   return true;
 }
 
+/** Webhook settings of a worker without WEBHOOK_SECRET: a job's own `webhook` then fails it. */
+const NO_WEBHOOKS: WebhookConfig = {
+  url: '',
+  secret: '',
+  retryHours: 24,
+  retryDelay: 5,
+  timeout: 10,
+  concurrency: 1,
+  allowPrivateUrls: false,
+};
+
+function jobEnd(
+  job: EmpJob,
+  jobId: string,
+  outcome: { returnvalue: JobResult } | { failedReason: string },
+): Parameters<WebhookOutbox['add']>[2] {
+  return {
+    queue: job.queueName,
+    jobId,
+    createdAt: job.timestamp,
+    attemptsMade: job.attemptsMade + 1,
+    ...outcome,
+  };
+}
+
+/** Logs and counts a failure; true when BullMQ will retry the job. */
 async function recordFailure(
   job: EmpJob,
   failure: ConnectorError,
   logger: Logger,
   deps: ProcessorDeps,
-): Promise<void> {
+): Promise<boolean> {
   const attempts = job.opts.attempts ?? 1;
   const willRetry = failure.retryable && job.attemptsMade + 1 < attempts;
   deps.metrics.jobsFailed.inc({ connector: deps.connector.name, code: failure.code });
@@ -299,6 +355,7 @@ async function recordFailure(
   } catch (error) {
     logger.warn('could not write the failure to the job log', { error: describeError(error) });
   }
+  return willRetry;
 }
 
 async function loadRestartState(

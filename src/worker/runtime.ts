@@ -16,14 +16,9 @@ import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
 import { readQueueDepths } from '../redis/queue-depth.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
+import { CancelMemory } from '../jobs/cancel.js';
+import { WebhookOutbox, checkWorkerWebhookUrl, createDeliveryWorker } from '../webhooks/delivery.js';
 import { describeError } from '../logging/errors.js';
-
-/**
- * How long a cancel request for a job not running here is kept, in case this worker is
- * fetching that job: far longer than a fetch takes, short enough that a reused job id is
- * not cancelled by an old request (the CLI repeats requests while the job is active).
- */
-const EARLY_CANCEL_TTL_MS = 10_000;
 
 /** One enabled connector and the BullMQ worker consuming its queue. */
 interface ConnectorRuntime {
@@ -70,10 +65,12 @@ export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
   private readonly activeJobs = new Map<string, ActiveJob>();
-  /** Cancel requests for jobs not running here (yet), by active-job key: reason and arrival time. */
-  private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
+  /** Cancel requests for jobs not running here: a job fetched later is stopped before any work. */
+  private readonly cancels = new CancelMemory();
   private redis: RedisClient | undefined;
   private subscriber: RedisClient | undefined;
+  private outbox: WebhookOutbox | undefined;
+  private deliveryWorker: Worker | undefined;
   private httpServer: http.Server | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date();
@@ -95,6 +92,7 @@ export class WorkerRuntime {
     this.redis.on('error', (error: Error) =>
       this.logger.warn('redis connection error', { error: error.message }),
     );
+    this.startWebhooks(this.redis);
 
     this.media = await Media.create(this.config.media);
     this.logger.info(`output store: ${this.media.describe()}`);
@@ -146,6 +144,27 @@ export class WorkerRuntime {
     return this.stopped;
   }
 
+  /** With WEBHOOK_SECRET set: the outbox processors add deliveries to, and this process's sender. */
+  private startWebhooks(redis: RedisClient): void {
+    const webhooks = this.config.webhooks;
+    if (webhooks.secret === '') return;
+    checkWorkerWebhookUrl(webhooks);
+    this.outbox = new WebhookOutbox(redis, this.config.queuePrefix);
+    this.deliveryWorker = createDeliveryWorker({
+      redis,
+      prefix: this.config.queuePrefix,
+      config: webhooks,
+      lockDuration: this.config.jobs.lockDuration,
+      stalledInterval: this.config.jobs.stalledInterval,
+      logger: this.logger.child({ component: 'webhooks' }),
+    });
+    void this.deliveryWorker
+      .run()
+      .catch((error: unknown) =>
+        this.logger.error('webhook sender stopped', { error: describeError(error) }),
+      );
+  }
+
   private createConnectorRuntime(name: string, media: Media): void {
     const definition = this.registry[name];
     if (!definition) throw new Error(`unknown connector "${name}"`);
@@ -174,7 +193,8 @@ export class WorkerRuntime {
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
       media,
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
-      takeEarlyCancel: key => this.takeEarlyCancel(key),
+      takeEarlyCancel: key => this.cancels.take(key),
+      webhooks: { config: this.config.webhooks, outbox: this.outbox },
       ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
     });
     const jobs = this.config.jobs;
@@ -250,6 +270,9 @@ export class WorkerRuntime {
     );
     subscriber.on('message', (_channel: string, message: string) => this.onCancelMessage(message));
     await subscriber.subscribe(keys.cancelChannel(this.config.queuePrefix));
+    // Requests published before this process started: their markers are still in Redis.
+    const loaded = await this.cancels.load(this.requireRedis(), this.config.queuePrefix);
+    if (loaded > 0) this.logger.info('pending cancel requests loaded', { count: loaded });
   }
 
   private onCancelMessage(message: string): void {
@@ -263,29 +286,12 @@ export class WorkerRuntime {
     const key = activeJobKey(String(request.queue), String(request.jobId));
     const job = this.activeJobs.get(key);
     if (!job) {
-      // Maybe being fetched by this worker right now: keep it for the processor to find.
-      this.keepEarlyCancel(key, String(request.reason ?? ''));
+      // Waiting, or being fetched by this process right now: its processor looks here first.
+      this.cancels.remember(key, String(request.reason ?? ''));
       return;
     }
     this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });
     job.abort({ kind: 'cancel', reason: String(request.reason ?? '') });
-  }
-
-  private keepEarlyCancel(key: string, reason: string): void {
-    const now = Date.now();
-    // Every replica hears every request: forget old ones so the map stays small.
-    for (const [oldKey, entry] of this.earlyCancels) {
-      if (now - entry.at > EARLY_CANCEL_TTL_MS) this.earlyCancels.delete(oldKey);
-    }
-    this.earlyCancels.set(key, { reason, at: now });
-  }
-
-  private takeEarlyCancel(key: string): string | undefined {
-    if (this.earlyCancels.size === 0) return undefined;
-    const entry = this.earlyCancels.get(key);
-    if (!entry) return undefined;
-    this.earlyCancels.delete(key);
-    return Date.now() - entry.at > EARLY_CANCEL_TTL_MS ? undefined : entry.reason;
   }
 
   private readiness(): Readiness {
@@ -366,6 +372,9 @@ export class WorkerRuntime {
       }
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    // After the jobs: their deliveries are in Redis already; an unsent one waits for any replica.
+    await this.deliveryWorker?.close();
+    await this.outbox?.close();
     await Promise.all(runtimes.map(runtime => runtime.readOnlyQueue.close()));
     await Promise.all(
       runtimes.map(async runtime => {

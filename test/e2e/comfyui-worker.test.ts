@@ -150,7 +150,7 @@ describe('comfyui connector end to end (real CLI worker, Redis, fake ComfyUI)', 
       { attempts: 3 },
     );
     expect(job.failedReason).toBe(
-      'ERR_INVALID_INPUT: node "1" (EmptyImage) input "x" links to node "7", which is not in the workflow',
+      'ERR_INVALID_INPUT: /prompt/1/inputs/x: node "1" (EmptyImage) links to node "7", which is not in the workflow',
     );
     expect(fake.requests.filter(r => r.path === '/prompt').length).toBe(before);
   });

@@ -195,14 +195,14 @@ function hostileCases(): HostileCase[] {
       connector: 'a1111',
       data: { endpoint: '%2e%2e/%2e%2e/internal/ping', method: 'GET' },
       outcome: 'invalid',
-      reason: /field "endpoint"/,
+      reason: /\/endpoint: expected an sdapi path/,
     },
     {
       label: 'double-encoded traversal',
       connector: 'a1111',
       data: { endpoint: '%252e%252e/internal/ping', method: 'GET' },
       outcome: 'invalid',
-      reason: /field "endpoint"/,
+      reason: /\/endpoint: expected an sdapi path/,
     },
     {
       label: '__proto__ node',

@@ -123,7 +123,7 @@ describe('rest, rest_async and a1111 end to end: real CLI worker, Redis, fakes',
     try {
       const job = await queue.add('rest', [1, 2], { attempts: 3 });
       const finished = await waitForFinished(queue, job.id ?? '');
-      expect(finished.failedReason).toBe('ERR_INVALID_INPUT: job data must be a JSON object, got an array');
+      expect(finished.failedReason).toBe('ERR_INVALID_INPUT: job data: expected object, got an array');
       expect(finished.attemptsMade).toBe(1);
     } finally {
       await queue.close();

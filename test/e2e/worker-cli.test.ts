@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { Queue, QueueEvents } from 'bullmq';
 import { cliEnv, runCli, startWorker } from '../helpers/cli.js';
 import type { Spawned } from '../helpers/processes.js';
-import { REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, producerQueue, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitForFinished, waitUntil } from '../helpers/runtime.js';
 
 const spawned: Spawned[] = [];
@@ -13,12 +13,7 @@ afterEach(async () => {
 });
 
 function producer(prefix: string): Queue {
-  const queue = new Queue('simulation', { connection: { url: REDIS_URL }, prefix });
-  cleanups.push(async () => {
-    await queue.close();
-    await removePrefix(prefix);
-  });
-  return queue;
+  return producerQueue('simulation', prefix, cleanups);
 }
 
 async function worker(prefix: string, env: Record<string, string> = {}): Promise<Spawned> {
@@ -174,7 +169,9 @@ describe('replicas, crashes and signals', () => {
       cliEnv(prefix),
     );
     expect(code).toBe(1);
-    expect(output).toMatch(/failed: ERR_INVALID_INPUT: field "steps" must be an integer, got "x"/);
+    expect(output).toMatch(
+      /failed: ERR_INVALID_INPUT: \/steps: expected integer ≥ 1 and ≤ 10000 or null, got "x"/,
+    );
   }, 60_000);
 
   test('status shows the live worker and queue counts', async () => {

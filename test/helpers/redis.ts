@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /** The Redis tests use. */
@@ -38,4 +39,17 @@ export async function removePrefix(prefix: string): Promise<void> {
   } finally {
     await redis.quit();
   }
+}
+
+/**
+ * A producer queue on `prefix` for a test; its cleanup (pushed onto `cleanups`) closes it
+ * and deletes every key under the prefix.
+ */
+export function producerQueue(name: string, prefix: string, cleanups: Array<() => Promise<void>>): Queue {
+  const queue = new Queue(name, { connection: { url: REDIS_URL }, prefix });
+  cleanups.push(async () => {
+    await queue.close();
+    await removePrefix(prefix);
+  });
+  return queue;
 }

@@ -89,37 +89,37 @@ describe('a1111 connector through a real worker runtime', () => {
     [
       'no payload',
       { endpoint: 'txt2img' },
-      'ERR_INVALID_INPUT: field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
+      'ERR_INVALID_INPUT: /payload: is required for POST: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
     ],
     [
       'a payload that is a string',
       { payload: 'a cat' },
-      'ERR_INVALID_INPUT: field "payload" must be a JSON object, got a string',
+      'ERR_INVALID_INPUT: /payload: expected object or null, got "a cat"',
     ],
     [
       'an endpoint with ..',
       { endpoint: '../../etc/passwd', payload: {} },
-      /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path .*got "\.\.\/\.\.\/etc\/passwd"$/,
+      /^ERR_INVALID_INPUT: \/endpoint: expected an sdapi path .*got "\.\.\/\.\.\/etc\/passwd"$/,
     ],
     [
       'an endpoint that is a URL',
       { endpoint: 'http://ELSEWHERE/steal', payload: {} },
-      /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path/,
+      /^ERR_INVALID_INPUT: \/endpoint: expected an sdapi path/,
     ],
     [
       'a scheme-relative endpoint',
       { endpoint: '//ELSEWHERE/steal', payload: {} },
-      /^ERR_INVALID_INPUT: field "endpoint" must be an sdapi path/,
+      /^ERR_INVALID_INPUT: \/endpoint: expected an sdapi path/,
     ],
     [
       'a bad method',
       { method: 'PUT', payload: {} },
-      'ERR_INVALID_INPUT: field "method" must be "POST" or "GET", got "PUT"',
+      'ERR_INVALID_INPUT: /method: expected one of "POST", "GET", "post", "get", got "PUT"',
     ],
     [
       'an unknown field',
       { payload: {}, prompt: 'x' },
-      /^ERR_INVALID_INPUT: job data has unknown field "prompt" \(allowed: endpoint, method, payload\)$/,
+      /^ERR_INVALID_INPUT: job data: unknown field "prompt" \(allowed: endpoint, method, payload, webhook, upload_urls\)$/,
     ],
   ])('%s fails at once naming the field, and no request leaves the worker', async (_label, data, reason) => {
     const host = new URL(elsewhere.url).host;

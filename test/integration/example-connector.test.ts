@@ -64,21 +64,25 @@ describe('the worked example of docs/writing-a-connector.md (Lingo)', () => {
   });
 
   test.each([
-    ['empty text', { text: '', target_lang: 'de' }, 'field "text" must be a non-empty string'],
+    [
+      'empty text',
+      { text: '', target_lang: 'de' },
+      '/text: expected string of 1 to 10000 characters, got ""',
+    ],
     [
       'too long a text',
       { text: 'x'.repeat(10_001), target_lang: 'de' },
-      'field "text" is 10001 characters, more than the 10000 Lingo accepts',
+      '/text: expected string of 1 to 10000 characters, got a string of 10001 characters',
     ],
     [
       'a language name',
       { text: 'hi', target_lang: 'German' },
-      'field "target_lang" must be a two-letter language code such as "de"',
+      '/target_lang: expected a two-letter language code such as "de", got "German"',
     ],
     [
       'an unknown field',
       { text: 'hi', target_lang: 'de', lang: 'x' },
-      'job data has unknown field "lang" (allowed: text, target_lang)',
+      'job data: unknown field "lang" (allowed: text, target_lang, webhook)',
     ],
   ])('bad data (%s) fails naming the field', async (_label, data, message) => {
     await expect(connector.process(testContext(data))).rejects.toMatchObject({

@@ -46,7 +46,7 @@ describe('the sync example of docs/writing-a-connector.md (Summa)', () => {
     const before = seen.length;
     await expect(connector.process(testContext({ text: 'hi', max_words: 0 }))).rejects.toMatchObject({
       code: 'ERR_INVALID_INPUT',
-      message: 'field "max_words" must be between 1 and 1000, got 0',
+      message: '/max_words: expected integer ≥ 1 and ≤ 1000, got 0',
     });
     expect(seen.length).toBe(before);
   });

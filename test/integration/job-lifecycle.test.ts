@@ -55,7 +55,7 @@ describe('job data', () => {
     const queue = harness.queue('simulation');
     const job = await queue.add('simulation', null, { attempts: 3 });
     const finished = await waitForFinished(queue, job.id ?? '');
-    expect(finished.failedReason).toBe('ERR_INVALID_INPUT: job data must be a JSON object, got null');
+    expect(finished.failedReason).toBe('ERR_INVALID_INPUT: job data: expected object, got null');
     expect(finished.attemptsMade).toBe(1);
   });
 });

@@ -147,7 +147,7 @@ describe('bad inputs (private URLs allowed, so the test servers are reachable)',
     [
       'images that is not a list',
       () => ({ prompt: load('x.png'), images: { name: 'x.png' } }),
-      /^ERR_INVALID_INPUT: field "images" must be a list of \{name, image\}, got an object/,
+      /^ERR_INVALID_INPUT: \/images: expected array of at most 100 items or null, got an object/,
     ],
     [
       'upload_urls that is not a list',

@@ -164,7 +164,7 @@ describe('rest_async connector through a real worker runtime', () => {
 
   test('bad job data fails at once naming the problem', async () => {
     const job = await harness.run('rest_async', 'not an object', { attempts: 3 });
-    expect(job.failedReason).toBe('ERR_INVALID_INPUT: job data must be a JSON object, got a string');
+    expect(job.failedReason).toBe('ERR_INVALID_INPUT: job data: expected object, got "not an object"');
   });
 });
 

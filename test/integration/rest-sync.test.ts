@@ -44,9 +44,9 @@ describe('rest connector through a real worker runtime (Bearer auth)', () => {
   });
 
   test.each([
-    ['a string', 'hello', /job data must be a JSON object, got a string/],
-    ['null', null, /job data must be a JSON object, got null/],
-    ['an array', [1], /job data must be a JSON object, got an array/],
+    ['a string', 'hello', /^ERR_INVALID_INPUT: job data: expected object, got "hello"$/],
+    ['null', null, /^ERR_INVALID_INPUT: job data: expected object, got null$/],
+    ['an array', [1], /^ERR_INVALID_INPUT: job data: expected object, got an array$/],
   ])('job data that is %s fails at once naming it, and nothing is sent', async (_label, data, reason) => {
     const before = fake.seen('/api/process').length;
     const job = await harness.run('rest', data, { attempts: 3 });

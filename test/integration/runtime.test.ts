@@ -137,6 +137,7 @@ function gatedRegistry(health: { result: HealthResult; checks: number }) {
       version: simulation.version,
       description: 'simulation with a controllable health check',
       configSchema: simulation.configSchema as Schema<SimulationConfig>,
+      jobSchema: simulation.jobSchema,
       create: config => {
         const connector = new SimulationConnector(config);
         return Object.assign(connector, {
@@ -186,6 +187,7 @@ describe('heartbeat, status and metrics', () => {
       version: '9.9.9-bare',
       description: 'simulation without capabilities',
       configSchema: simulation.configSchema as Schema<SimulationConfig>,
+      jobSchema: simulation.jobSchema,
       create: config => {
         const connector = new SimulationConnector(config);
         return { name: connector.name, process: ctx => connector.process(ctx) };

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
+import { progressSchema, resultSchema } from '../../src/schemas/common.js';
+import { testRedis } from '../helpers/redis.js';
+import { startRuntime, waitForFinished, type RuntimeHarness } from '../helpers/runtime.js';
 
 describe('simulation connector through a real worker runtime', () => {
   let harness: RuntimeHarness;
@@ -22,6 +24,9 @@ describe('simulation connector through a real worker runtime', () => {
       output: { hello: 'world' },
     });
     expect(job.progress).toMatchObject({ progress: 100, status: 'completed', connector: 'simulation' });
+    // What producers read matches the published schemas (docs/schemas/progress.json, result.json).
+    expect(progressSchema.safeParse(job.progress).success).toBe(true);
+    expect(resultSchema.safeParse(job.returnvalue).success).toBe(true);
     expect(seen.length).toBeGreaterThan(0);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1] ?? 0);
   });
@@ -33,18 +38,52 @@ describe('simulation connector through a real worker runtime', () => {
   });
 
   test.each([
-    ['not an object', 'hello', /job data must be a JSON object, got a string/],
-    ['an array', [1, 2], /job data must be a JSON object, got an array/],
-    ['steps of the wrong type', { steps: 'many' }, /field "steps" must be an integer/],
-    ['absurd steps', { steps: 1e9 }, /field "steps" must be between 1 and 10000, got 1000000000/],
-    ['negative duration', { duration_ms: -5 }, /field "duration_ms" must be between 0 and/],
-    ['unknown fields', { step: 3 }, /unknown field "step"/],
+    ['not an object', 'hello', /^ERR_INVALID_INPUT: job data: expected object, got "hello"$/],
+    ['an array', [1, 2], /^ERR_INVALID_INPUT: job data: expected object, got an array$/],
+    [
+      'steps of the wrong type',
+      { steps: 'many' },
+      /^ERR_INVALID_INPUT: \/steps: expected integer ≥ 1 and ≤ 10000 or null, got "many"$/,
+    ],
+    [
+      'absurd steps',
+      { steps: 1e9 },
+      /^ERR_INVALID_INPUT: \/steps: expected integer ≥ 1 and ≤ 10000 or null, got 1000000000$/,
+    ],
+    [
+      'negative duration',
+      { duration_ms: -5 },
+      /^ERR_INVALID_INPUT: \/duration_ms: expected integer ≥ 0 and ≤ 86400000 or null, got -5$/,
+    ],
+    [
+      'unknown fields',
+      { step: 3 },
+      /^ERR_INVALID_INPUT: job data: unknown field "step" \(allowed: steps, duration_ms, fail_at_step, result, webhook\)$/,
+    ],
   ])('bad input (%s) fails at once, without retry, naming the field', async (_label, data, reason) => {
     const job = await harness.run('simulation', data, { attempts: 3 });
     expect(await job.getState()).toBe('failed');
     expect(job.failedReason).toMatch(/^ERR_INVALID_INPUT: /);
     expect(job.failedReason).toMatch(reason);
     expect(job.attemptsMade).toBe(1);
+  });
+
+  test('data nested 100 000 deep (written raw by a non-Node producer) fails as bad input, not a stack overflow', async () => {
+    const queue = harness.queue('simulation');
+    const job = await queue.add('simulation', {}, { delay: 600_000, attempts: 3 });
+    const redis = testRedis();
+    try {
+      const deep = `{"result":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+      await redis.hset(`${harness.prefix}:simulation:${job.id}`, 'data', deep);
+    } finally {
+      await redis.quit();
+    }
+    await job.promote();
+    const finished = await waitForFinished(queue, job.id ?? '');
+    expect(finished.failedReason).toBe(
+      'ERR_INVALID_INPUT: job data is too deeply nested (more than 128 levels of arrays or objects)',
+    );
+    expect(finished.attemptsMade).toBe(1);
   });
 
   test('oversized data fails at once naming the limit', async () => {

@@ -32,36 +32,44 @@ describe('parseComfyJob: the three payload forms of docs/connectors/comfyui.md',
   });
 
   test.each([
-    ['not an object', 'hello', /must be a ComfyUI API-format workflow \(a JSON object\), got a string/],
-    ['an empty graph', {}, /job data has no nodes/],
-    ['a node without class_type', { '1': { inputs: {} } }, /node "1" has no "class_type"/],
+    ['not an object', 'hello', /^job data: expected object, got "hello"$/],
+    ['an empty graph', {}, /^job data: has no nodes$/],
+    [
+      'a node without class_type',
+      { '1': { inputs: {} } },
+      /^\/1\/class_type: is required \(a non-empty string naming the node class/,
+    ],
     [
       'inputs not an object',
       { '1': { class_type: 'X', inputs: [1] } },
-      /node "1" \(X\): "inputs" must be an object, got an array/,
+      /^\/1\/inputs: expected object, got an array$/,
     ],
     [
       'a malformed link',
       { '1': { class_type: 'X', inputs: { a: ['2'] } } },
-      /node "1" \(X\) input "a": a list must be a link/,
+      /^\/1\/inputs\/a: node "1" \(X\): a list must be a link/,
     ],
     [
       'a dangling link',
       { '1': { class_type: 'X', inputs: { a: ['9', 0] } } },
-      /node "1" \(X\) input "a" links to node "9", which is not in the workflow/,
+      /^\/1\/inputs\/a: node "1" \(X\) links to node "9", which is not in the workflow$/,
     ],
     [
       'a UI-format workflow',
       { workflow: { nodes: [], links: [] } },
-      /UI-format workflow.*Save \(API Format\)/,
+      /^\/workflow: is a UI-format workflow.*Save \(API Format\)/,
     ],
-    ['unknown wrapper fields', { prompt: graph, client_id: 'x' }, /unknown field "client_id"/],
+    [
+      'unknown wrapper fields',
+      { prompt: graph, client_id: 'x' },
+      /^job data: unknown field "client_id" \(allowed: prompt, extra_data, images, webhook, upload_urls\)$/,
+    ],
     [
       'extra_data not an object',
       { prompt: graph, extra_data: 3 },
-      /field "extra_data" must be a JSON object, got a number/,
+      /^\/extra_data: expected object or null, got 3$/,
     ],
-    ['a wrapped non-object', { prompt: 'x' }, /field "prompt" must be a ComfyUI API-format workflow/],
+    ['a wrapped non-object', { prompt: 'x' }, /^\/prompt: expected object, got "x"$/],
   ])('rejects %s naming the place', (_label, data, message) => {
     expect(() => parseComfyJob(data)).toThrow(InvalidInputError);
     expect(() => parseComfyJob(data)).toThrow(message);

@@ -104,7 +104,7 @@ describe('one path rule wherever a service URL is built from job data', () => {
       '%252e%252e/%252e%252e/internal/ping',
     ]) {
       expect(() => parseA1111Job({ endpoint, method: 'GET' })).toThrow(
-        /field "endpoint" must be an sdapi path .* below \/sdapi\/v1\//,
+        /^\/endpoint: expected an sdapi path .* below \/sdapi\/v1\//,
       );
     }
     expect(parseA1111Job({ endpoint: 'options', method: 'GET' }).path).toBe('/sdapi/v1/options');

@@ -167,9 +167,11 @@ describe('REST helpers', () => {
       generates: false,
       payload: {},
     });
-    expect(() => parseA1111Job({ endpoint: 'file:///etc/passwd', payload: {} })).toThrow(/field "endpoint"/);
+    expect(() => parseA1111Job({ endpoint: 'file:///etc/passwd', payload: {} })).toThrow(
+      /^\/endpoint: expected an sdapi path/,
+    );
     expect(() => parseA1111Job({ endpoint: 42, payload: {} })).toThrow(
-      'field "endpoint" must be an sdapi path such as "txt2img", got a number',
+      '/endpoint: expected string of 1 to 200 characters or null, got 42',
     );
   });
 

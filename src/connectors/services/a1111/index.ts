@@ -25,13 +25,8 @@ import {
   type HttpServiceConfig,
 } from '../../protocols/http/service-config.js';
 import type { Capabilities, JobContext } from '../../types.js';
-import {
-  describeType,
-  isPlainObject,
-  rejectUnknownFields,
-  requireObject,
-  type JsonObject,
-} from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../validate.js';
+import { a1111JobSchema } from './schema.js';
 import { describeError } from '../../../logging/errors.js';
 
 /** Logged at start-up and shown by `emp-worker details a1111`. */
@@ -78,39 +73,24 @@ const SDAPI_PREFIX = '/sdapi/v1/';
 const GENERATION_ENDPOINTS = ['txt2img', 'img2img', 'extra-single-image', 'extra-batch-images'];
 /** Reads and checks an A1111 job's data; errors name the field. */
 export function parseA1111Job(data: unknown): A1111Job {
-  const body = requireObject(data);
-  rejectUnknownFields(body, ['endpoint', 'method', 'payload']);
-  const endpoint = body.endpoint === undefined || body.endpoint === null ? 'txt2img' : body.endpoint;
-  if (typeof endpoint !== 'string' || endpoint.trim() === '') {
-    throw new InvalidInputError(
-      `field "endpoint" must be an sdapi path such as "txt2img", got ${describeType(endpoint)}`,
-    );
-  }
+  const body = a1111JobSchema.parse(data);
+  const endpoint = body.endpoint ?? 'txt2img';
   const relative = endpoint.replace(/^\/+/, '').replace(/^sdapi\/v1\//, '');
+  // The schema refuses the plain forms; this also catches encoded ones (%2e%2e, %2f…).
   const problem = endpoint.includes('//')
     ? 'it has "//"'
     : servicePathProblem(`${SDAPI_PREFIX}${relative}`, SDAPI_PREFIX);
   if (problem !== undefined) {
     throw new InvalidInputError(
-      `field "endpoint" must be an sdapi path such as "txt2img" or "img2img" below ${SDAPI_PREFIX} (${problem}), got "${endpoint.slice(0, 80)}"`,
+      `/endpoint: expected an sdapi path such as "txt2img" or "img2img" below ${SDAPI_PREFIX} (${problem}), got "${endpoint.slice(0, 80)}"`,
     );
   }
-  const methodValue = body.method === undefined || body.method === null ? 'POST' : body.method;
-  const method = typeof methodValue === 'string' ? methodValue.toUpperCase() : methodValue;
-  if (method !== 'GET' && method !== 'POST') {
+  const method = body.method?.toUpperCase() === 'GET' ? 'GET' : 'POST';
+  const payload = body.payload ?? undefined;
+  if (payload === undefined && method === 'POST') {
     throw new InvalidInputError(
-      `field "method" must be "POST" or "GET", got ${typeof methodValue === 'string' ? `"${methodValue}"` : describeType(methodValue)}`,
+      '/payload: is required for POST: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
     );
-  }
-  const payload = body.payload;
-  if (payload === undefined || payload === null) {
-    if (method === 'POST') {
-      throw new InvalidInputError(
-        'field "payload" is required: the A1111 request body, e.g. {"prompt": "a cat", "steps": 20}',
-      );
-    }
-  } else if (!isPlainObject(payload)) {
-    throw new InvalidInputError(`field "payload" must be a JSON object, got ${describeType(payload)}`);
   }
   // The payload's own fields are A1111's to check: its 422 names the field (body.steps) in the failure.
   const checked = payload ?? {};
@@ -332,5 +312,6 @@ export const a1111Connector = defineConnector<A1111Config>({
   version: VERSION,
   description: 'AUTOMATIC1111 Stable Diffusion WebUI over /sdapi/v1 (WORKER_A1111_*)',
   configSchema,
+  jobSchema: a1111JobSchema,
   create: (config, deps) => new A1111Connector(config, deps.logger),
 });

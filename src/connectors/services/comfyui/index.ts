@@ -1,6 +1,7 @@
 import { defineConnector } from '../../definition.js';
 import { VERSION, comfyuiConfigSchema, type ComfyUIConfig } from './config.js';
 import { ComfyUIConnector } from './connector.js';
+import { comfyuiJobSchema } from './workflow.js';
 
 export { VERSION, type ComfyUIConfig } from './config.js';
 export { ComfyUIConnector, PROMPT_ID_KEY } from './connector.js';
@@ -11,5 +12,6 @@ export const comfyuiConnector = defineConnector<ComfyUIConfig>({
   version: VERSION,
   description: 'ComfyUI workflows over WebSocket + HTTP (/prompt, /ws, /history, /view, /interrupt, /queue)',
   configSchema: comfyuiConfigSchema,
+  jobSchema: comfyuiJobSchema,
   create: (config, deps) => new ComfyUIConnector(config, deps),
 });

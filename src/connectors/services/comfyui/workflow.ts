@@ -1,6 +1,10 @@
+import * as z from 'zod';
+import { jsonPointer, payloadSchema } from '../../../schemas/validate.js';
+import { webhookField } from '../../../webhooks/job-webhook.js';
+import { uploadUrlsField } from '../../../schemas/common.js';
 import { InvalidInputError } from '../../errors.js';
-import { parseInputImages, type InputImage } from '../../../media/inputs.js';
-import { describeType, isPlainObject, rejectUnknownFields, type JsonObject } from '../../validate.js';
+import { MAX_INPUT_IMAGES, parseInputImages, type InputImage } from '../../../media/inputs.js';
+import { isPlainObject, type JsonObject } from '../../validate.js';
 
 /** One node of an API-format workflow. */
 export interface WorkflowNode {
@@ -24,37 +28,98 @@ export interface ComfyJob {
 /** Most nodes a workflow may have (a typo guard, far above real workflows). */
 export const MAX_NODES = 5000;
 
+const nodeSchema = z
+  .looseObject({
+    class_type: z.string().regex(/\S/).describe('a non-empty string naming the node class, e.g. "KSampler"'),
+    inputs: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('input name → value, or a link ["<node id>", <output index>]'),
+  })
+  .describe('one node: {class_type, inputs}');
+
+/** An API-format workflow graph (ComfyUI "Save (API Format)"). */
+const graphSchema = z
+  .record(z.string(), nodeSchema)
+  .describe('ComfyUI API-format workflow: node id → {class_type, inputs}');
+
+const extraDataSchema = z
+  .record(z.string(), z.unknown())
+  .nullish()
+  .describe('Sent to ComfyUI as extra_data (e.g. extra_pnginfo)');
+
+/** Input images uploaded to ComfyUI before the prompt (checked further by parseInputImages). */
+const imagesSchema = z
+  .array(
+    z.strictObject({
+      name: z
+        .string()
+        .min(1)
+        .describe('file name the workflow\'s LoadImage node refers to (no "/", "\\" or "..")'),
+      image: z.string().min(1).describe('base64, a data:image/…;base64, URL or an http(s) URL'),
+    }),
+  )
+  .max(MAX_INPUT_IMAGES)
+  .nullish()
+  .describe('Input images, uploaded to ComfyUI before the prompt is queued (docs/media.md)');
+
+const promptForm = z.strictObject({
+  prompt: graphSchema,
+  extra_data: extraDataSchema,
+  images: imagesSchema,
+  webhook: webhookField.optional(),
+  upload_urls: uploadUrlsField.optional(),
+});
+const workflowForm = z.strictObject({
+  workflow: graphSchema,
+  extra_data: extraDataSchema,
+  images: imagesSchema,
+  webhook: webhookField.optional(),
+  upload_urls: uploadUrlsField.optional(),
+});
+
+/** Job data of the `comfyui` connector in its three forms (docs/schemas/comfyui.json). */
+export const comfyuiJobSchema = payloadSchema(
+  z
+    .union([promptForm, workflowForm, graphSchema])
+    .describe(
+      'comfyui job: {prompt, extra_data?}, {workflow, extra_data?} or a bare API-format graph (use a wrapper form to add a webhook)',
+    ),
+);
+const formParsers = {
+  prompt: payloadSchema(promptForm),
+  workflow: payloadSchema(workflowForm),
+  graph: payloadSchema(graphSchema),
+};
+
 /**
  * Reads the three payload forms of docs/connectors/comfyui.md — a bare graph,
  * `{prompt, extra_data?, images?}` or `{workflow, extra_data?, images?}` — and checks the
- * graph's shape before anything is sent:
- * every node has a `class_type` and `inputs`, every link is `["<node id>", <output>]`
- * and points at a node of the graph. Errors name the node and input.
+ * graph before anything is sent: the shape by {@link comfyuiJobSchema}, then that every
+ * link is `["<node id>", <output>]` pointing at a node of the graph, then the input images.
+ * Errors name the JSON pointer.
  */
 export function parseComfyJob(data: unknown): ComfyJob {
-  if (!isPlainObject(data)) {
-    throw new InvalidInputError(
-      `job data must be a ComfyUI API-format workflow (a JSON object), got ${describeType(data)}`,
-    );
-  }
-  const wrapperKey =
-    Object.hasOwn(data, 'prompt') && !looksLikeNode(data.prompt)
+  // Own keys only: a "prompt" inherited from Object.prototype must not pick a form.
+  const wrapperKey = isPlainObject(data)
+    ? Object.hasOwn(data, 'prompt') && !looksLikeNode(data.prompt)
       ? 'prompt'
       : Object.hasOwn(data, 'workflow') && !looksLikeNode(data.workflow)
         ? 'workflow'
-        : undefined;
+        : undefined
+    : undefined;
   if (wrapperKey === undefined) {
-    return { prompt: parseGraph(data, 'job data'), extraData: undefined, images: [] };
+    rejectUiFormat(data, '');
+    formParsers.graph.parse(data);
+    return { prompt: checkGraph(data as JsonObject, ''), extraData: undefined, images: [] };
   }
-  rejectUnknownFields(data, [wrapperKey, 'extra_data', 'images']);
-  const extra = data.extra_data;
-  if (extra !== undefined && extra !== null && !isPlainObject(extra)) {
-    throw new InvalidInputError(`field "extra_data" must be a JSON object, got ${describeType(extra)}`);
-  }
+  const body = data as JsonObject;
+  rejectUiFormat(body[wrapperKey], `/${wrapperKey}`);
+  const parsed = formParsers[wrapperKey].parse(data);
   return {
-    prompt: parseGraph(data[wrapperKey], `field "${wrapperKey}"`),
-    extraData: extra ?? undefined,
-    images: parseInputImages(data.images, 'images'),
+    prompt: checkGraph(body[wrapperKey] as JsonObject, `/${wrapperKey}`),
+    extraData: parsed.extra_data ?? undefined,
+    images: parseInputImages(body.images, 'images'),
   };
 }
 
@@ -62,43 +127,31 @@ function looksLikeNode(value: unknown): boolean {
   return isPlainObject(value) && Object.hasOwn(value, 'class_type');
 }
 
-function parseGraph(value: unknown, what: string): WorkflowGraph {
-  if (!isPlainObject(value)) {
+function rejectUiFormat(value: unknown, pointer: string): void {
+  if (isPlainObject(value) && Array.isArray(value.nodes) && Array.isArray(value.links)) {
     throw new InvalidInputError(
-      `${what} must be a ComfyUI API-format workflow (node id → {class_type, inputs}), got ${describeType(value)}`,
+      `${pointer || 'job data'}: is a UI-format workflow (it has "nodes" and "links"); export it from ComfyUI with "Save (API Format)"`,
     );
   }
-  if (Array.isArray(value.nodes) && Array.isArray(value.links)) {
-    throw new InvalidInputError(
-      `${what} is a UI-format workflow (it has "nodes" and "links"); export it from ComfyUI with "Save (API Format)"`,
-    );
-  }
+}
+
+/** The links of a graph whose shape the schema already checked (own keys of the producer's object). */
+function checkGraph(value: JsonObject, pointer: string): WorkflowGraph {
   const ids = Object.keys(value);
-  if (ids.length === 0) throw new InvalidInputError(`${what} has no nodes`);
+  if (ids.length === 0) throw new InvalidInputError(`${pointer || 'job data'}: has no nodes`);
   if (ids.length > MAX_NODES) {
-    throw new InvalidInputError(`${what} has ${ids.length} nodes, more than the ${MAX_NODES} allowed`);
+    throw new InvalidInputError(
+      `${pointer || 'job data'}: has ${ids.length} nodes, more than the ${MAX_NODES} allowed`,
+    );
   }
   // Null prototype and own-key lookups only: node ids are the job's ("__proto__", "constructor").
   const graph = Object.create(null) as WorkflowGraph;
   for (const id of ids) {
-    const node = value[id];
-    const where = `node "${id}"`;
-    if (!isPlainObject(node)) {
-      throw new InvalidInputError(
-        `${where} must be an object {class_type, inputs}, got ${describeType(node)}`,
-      );
-    }
-    if (typeof node.class_type !== 'string' || node.class_type.trim() === '') {
-      throw new InvalidInputError(`${where} has no "class_type" (a non-empty string naming the node class)`);
-    }
+    const node = value[id] as WorkflowNode;
     const inputs = node.inputs ?? {};
-    if (!isPlainObject(inputs)) {
-      throw new InvalidInputError(
-        `${where} (${node.class_type}): "inputs" must be an object, got ${describeType(inputs)}`,
-      );
-    }
     for (const [name, input] of Object.entries(inputs)) {
       if (!Array.isArray(input)) continue;
+      const where = `${pointer}${jsonPointer([id, 'inputs', name])}: node "${id}" (${node.class_type})`;
       // ComfyUI reads every list input as a link [source node id, output index].
       const [source, index] = input as unknown[];
       const sourceId = typeof source === 'number' ? String(source) : source;
@@ -109,17 +162,18 @@ function parseGraph(value: unknown, what: string): WorkflowGraph {
         !Number.isInteger(index) ||
         index < 0
       ) {
-        throw new InvalidInputError(
-          `${where} (${node.class_type}) input "${name}": a list must be a link ["<node id>", <output index>]`,
-        );
+        throw new InvalidInputError(`${where}: a list must be a link ["<node id>", <output index>]`);
       }
       if (!Object.hasOwn(value, sourceId)) {
-        throw new InvalidInputError(
-          `${where} (${node.class_type}) input "${name}" links to node "${sourceId}", which is not in the workflow`,
-        );
+        throw new InvalidInputError(`${where} links to node "${sourceId}", which is not in the workflow`);
       }
     }
-    graph[id] = { ...node, class_type: node.class_type, inputs };
+    Object.defineProperty(graph, id, {
+      value: { ...node, class_type: node.class_type, inputs },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return graph;
 }

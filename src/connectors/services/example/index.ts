@@ -18,12 +18,15 @@ import {
   type CommonConnectorConfig,
 } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
-import { InvalidInputError, ProtocolError } from '../../errors.js';
+import * as z from 'zod';
+import { ProtocolError } from '../../errors.js';
 import { defineConnector } from '../../definition.js';
 import { RestAsyncConnector, fillJobId, type AsyncJobStatus } from '../../protocols/rest-async/base.js';
 import { httpServiceSchema, type HttpServiceConfig } from '../../protocols/http/service-config.js';
 import type { Capabilities } from '../../types.js';
-import { isPlainObject, rejectUnknownFields, requireObject } from '../../validate.js';
+import { payloadSchema } from '../../../schemas/validate.js';
+import { webhookField } from '../../../webhooks/job-webhook.js';
+import { isPlainObject } from '../../validate.js';
 
 // Step 2: a VERSION (logged at start-up) and the config: WORKER_LINGO_* variables.
 /** Logged at start-up and shown by `emp-worker details lingo`. */
@@ -56,6 +59,23 @@ export interface LingoJob {
 /** Longest text one job may send (Lingo's own limit). */
 export const MAX_TEXT_LENGTH = 10_000;
 
+/**
+ * The job data, defined once: it validates each job (errors name the JSON pointer of the
+ * bad field) and is the published JSON Schema (`emp-worker schema lingo`).
+ */
+export const lingoJobSchema = payloadSchema(
+  z
+    .strictObject({
+      text: z.string().min(1).max(MAX_TEXT_LENGTH).describe('The text to translate'),
+      target_lang: z
+        .string()
+        .regex(/^[a-z]{2}$/)
+        .describe('a two-letter language code such as "de"'),
+      webhook: webhookField.optional(),
+    })
+    .describe('lingo job: one translation'),
+);
+
 // Step 3: the class, on the base that matches the service's protocol, with its hooks.
 /** Lingo translations as BullMQ jobs: `{ text, target_lang }` in, `{ text }` out. */
 export class LingoConnector extends RestAsyncConnector<LingoJob> {
@@ -77,22 +97,9 @@ export class LingoConnector extends RestAsyncConnector<LingoJob> {
     });
   }
 
-  /** Bad data fails the job at once (no retry) with a message naming the field. */
+  /** Bad data fails the job at once (no retry) with a message naming the field's JSON pointer. */
   protected parseJob(data: unknown): LingoJob {
-    const body = requireObject(data);
-    rejectUnknownFields(body, ['text', 'target_lang']);
-    const { text, target_lang: targetLang } = body;
-    if (typeof text !== 'string' || text.trim() === '') {
-      throw new InvalidInputError('field "text" must be a non-empty string');
-    }
-    if (text.length > MAX_TEXT_LENGTH) {
-      throw new InvalidInputError(
-        `field "text" is ${text.length} characters, more than the ${MAX_TEXT_LENGTH} Lingo accepts`,
-      );
-    }
-    if (typeof targetLang !== 'string' || !/^[a-z]{2}$/.test(targetLang)) {
-      throw new InvalidInputError('field "target_lang" must be a two-letter language code such as "de"');
-    }
+    const { text, target_lang: targetLang } = lingoJobSchema.parse(data);
     return { text, targetLang };
   }
 
@@ -162,5 +169,6 @@ export const lingoConnector = defineConnector<LingoConfig>({
   version: VERSION,
   description: 'Lingo translations (the worked example of docs/writing-a-connector.md)',
   configSchema,
+  jobSchema: lingoJobSchema,
   create: (config, deps) => new LingoConnector(config, deps.logger),
 });

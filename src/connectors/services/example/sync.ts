@@ -12,13 +12,16 @@
 import type { Schema } from 'convict';
 import type { Logger } from 'winston';
 import { commonConnectorSchema, type CommonConnectorConfig } from '../../../config/connector-schema.js';
-import { InvalidInputError, ProtocolError } from '../../errors.js';
+import * as z from 'zod';
+import { payloadSchema } from '../../../schemas/validate.js';
+import { webhookField } from '../../../webhooks/job-webhook.js';
+import { ProtocolError } from '../../errors.js';
 import { defineConnector } from '../../definition.js';
 import type { HttpResponse } from '../../protocols/http/client.js';
 import { wholeJobCallTimeoutMs } from '../../protocols/http/service.js';
 import { httpServiceSchema, type HttpServiceConfig } from '../../protocols/http/service-config.js';
 import { RestSyncConnector } from '../../protocols/rest-sync/base.js';
-import { isPlainObject, optionalInteger, rejectUnknownFields, requireObject } from '../../validate.js';
+import { isPlainObject } from '../../validate.js';
 
 /** Shown by `details` and in the heartbeat (stated once, on the registry entry below). */
 export const SUMMA_VERSION = '1.0.0';
@@ -31,6 +34,15 @@ export const summaConfigSchema: Schema<SummaConfig> = {
   ...commonConnectorSchema('summa', { concurrency: 2, timeoutSeconds: 300 }),
   ...httpServiceSchema('summa', { baseUrl: 'http://localhost:9400' }),
 };
+
+/** Summa job data, defined once: validation, the published JSON Schema, `emp-worker schema`. */
+export const summaJobSchema = payloadSchema(
+  z.strictObject({
+    text: z.string().min(1).describe('The text to summarise'),
+    max_words: z.int().min(1).max(1000).optional().describe('Longest summary in words (default 100)'),
+    webhook: webhookField.optional(),
+  }),
+);
 
 /** A Summa job, validated. */
 export interface SummaJob {
@@ -54,13 +66,8 @@ export class SummaConnector extends RestSyncConnector<SummaJob> {
   }
 
   protected parseJob(data: unknown): SummaJob {
-    const body = requireObject(data);
-    rejectUnknownFields(body, ['text', 'max_words']);
-    if (typeof body.text !== 'string' || body.text.trim() === '') {
-      throw new InvalidInputError('field "text" must be a non-empty string');
-    }
-    const maxWords = optionalInteger(body, 'max_words', { min: 1, max: 1000 }) ?? 100;
-    return { text: body.text, maxWords };
+    const body = summaJobSchema.parse(data);
+    return { text: body.text, maxWords: body.max_words ?? 100 };
   }
 
   protected buildRequestBody(job: SummaJob): unknown {
@@ -84,5 +91,6 @@ export const summaConnector = defineConnector<SummaConfig>({
   version: SUMMA_VERSION,
   description: 'Summa summaries (the sync example of docs/writing-a-connector.md)',
   configSchema: summaConfigSchema,
+  jobSchema: summaJobSchema,
   create: (config, deps) => new SummaConnector(config, deps.logger),
 });

@@ -20,7 +20,13 @@ import {
   type HttpServiceConfig,
 } from '../../protocols/http/service-config.js';
 import type { Capabilities, JobContext } from '../../types.js';
-import { requireObject, type JsonObject } from '../../validate.js';
+import { jsonObjectJobSchema } from '../../../schemas/common.js';
+import type { JsonObject } from '../../validate.js';
+
+/** Job data (docs/schemas/rest_async.json). */
+const jobSchema = jsonObjectJobSchema(
+  'rest_async job: any JSON object, submitted as { job_id, ...data } to WORKER_REST_ASYNC_SUBMIT_ENDPOINT',
+);
 
 /** Logged at start-up and shown by `emp-worker details rest_async`. */
 export const VERSION = '1.0.0';
@@ -114,7 +120,9 @@ export class RestAsyncRestConnector extends RestAsyncConnector<JsonObject> {
   }
 
   protected parseJob(data: unknown): JsonObject {
-    return requireObject(data);
+    jobSchema.parse(data);
+    // The producer's own object goes to the service: every key as given, none added by parsing.
+    return data as JsonObject;
   }
 
   protected buildSubmitBody(job: JsonObject, ctx: JobContext): unknown {
@@ -155,5 +163,6 @@ export const restAsyncConnector = defineConnector<RestAsyncConfig>({
   version: VERSION,
   description: 'Any submit → poll status → fetch result REST API (WORKER_REST_ASYNC_*)',
   configSchema,
+  jobSchema,
   create: (config, deps) => new RestAsyncRestConnector(config, deps.logger),
 });

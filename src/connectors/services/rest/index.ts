@@ -19,7 +19,13 @@ import {
   type HttpServiceConfig,
 } from '../../protocols/http/service-config.js';
 import type { Capabilities, JobContext } from '../../types.js';
-import { requireObject, type JsonObject } from '../../validate.js';
+import { jsonObjectJobSchema } from '../../../schemas/common.js';
+import type { JsonObject } from '../../validate.js';
+
+/** Job data (docs/schemas/rest.json). */
+const jobSchema = jsonObjectJobSchema(
+  'rest job: any JSON object, POSTed as { job_id, ...data } to WORKER_REST_BASE_URL + WORKER_REST_ENDPOINT',
+);
 
 /** Logged at start-up and shown by `emp-worker details rest`. */
 export const VERSION = '1.0.0';
@@ -64,7 +70,9 @@ export class RestConnector extends RestSyncConnector<JsonObject> {
   }
 
   protected parseJob(data: unknown): JsonObject {
-    return requireObject(data);
+    jobSchema.parse(data);
+    // The producer's own object goes to the service: every key as given, none added by parsing.
+    return data as JsonObject;
   }
 
   protected buildRequestBody(job: JsonObject, ctx: JobContext): unknown {
@@ -89,5 +97,6 @@ export const restConnector = defineConnector<RestConfig>({
   version: VERSION,
   description: 'Any JSON REST API, one blocking call per job (WORKER_REST_*)',
   configSchema,
+  jobSchema,
   create: (config, deps) => new RestConnector(config, deps.logger),
 });

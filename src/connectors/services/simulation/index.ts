@@ -6,10 +6,12 @@ import {
 } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
 import { abortableSleep } from '../../abortable-sleep.js';
-import { ServiceFailedError } from '../../errors.js';
+import { InvalidInputError, ServiceFailedError } from '../../errors.js';
 import { defineConnector } from '../../definition.js';
 import type { Capabilities, Connector, JobContext } from '../../types.js';
-import { optionalInteger, rejectUnknownFields, requireObject } from '../../validate.js';
+import { MAX_DURATION_MS, MAX_STEPS, simulationJobSchema } from './schema.js';
+
+export { MAX_DURATION_MS, MAX_STEPS } from './schema.js';
 
 /** Logged at start-up and shown by `emp-worker details simulation`. */
 export const VERSION = '1.0.0';
@@ -21,11 +23,6 @@ export interface SimulationConfig extends CommonConnectorConfig {
   /** Seconds a job takes when its data has no `duration_ms`. */
   processingTime: number;
 }
-
-/** Largest `steps` a job may ask for: keeps a typo like `1e9` from pinning a worker. */
-export const MAX_STEPS = 10_000;
-/** Longest `duration_ms` a job may ask for (one day). */
-export const MAX_DURATION_MS = 86_400_000;
 
 const configSchema: Schema<SimulationConfig> = {
   ...commonConnectorSchema('simulation', { concurrency: 1, timeoutSeconds: 3600 }),
@@ -88,13 +85,14 @@ export class SimulationConnector implements Connector {
   }
 
   private parse(data: unknown): SimulationJob {
-    const body = requireObject(data);
-    rejectUnknownFields(body, ['steps', 'duration_ms', 'fail_at_step', 'result']);
-    const steps = optionalInteger(body, 'steps', { min: 1, max: MAX_STEPS }) ?? this.config.steps;
+    const body = simulationJobSchema.parse(data);
+    const steps = body.steps ?? Math.min(MAX_STEPS, this.config.steps);
     const durationMs =
-      optionalInteger(body, 'duration_ms', { min: 0, max: MAX_DURATION_MS }) ??
-      Math.round(this.config.processingTime * 1000);
-    const failAtStep = optionalInteger(body, 'fail_at_step', { min: 1, max: steps });
+      body.duration_ms ?? Math.min(MAX_DURATION_MS, Math.round(this.config.processingTime * 1000));
+    const failAtStep = body.fail_at_step ?? undefined;
+    if (failAtStep !== undefined && failAtStep > steps) {
+      throw new InvalidInputError(`/fail_at_step: expected integer ≤ steps (${steps}), got ${failAtStep}`);
+    }
     return { steps, durationMs, failAtStep, result: body.result };
   }
 }
@@ -105,5 +103,6 @@ export const simulationConnector = defineConnector<SimulationConfig>({
   version: VERSION,
   description: 'Simulated work with progress, for trying the worker without a service',
   configSchema,
+  jobSchema: simulationJobSchema,
   create: config => new SimulationConnector(config),
 });
