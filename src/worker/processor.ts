@@ -9,7 +9,15 @@ import {
   saysServiceDown,
   type ConnectorError,
 } from '../connectors/errors.js';
-import type { Connector, JobCheckpoint, JobContext, JobResult } from '../connectors/types.js';
+import type {
+  Connector,
+  JobCheckpoint,
+  JobContext,
+  JobInputs,
+  JobOutputs,
+  JobResult,
+  ProgressUpdate,
+} from '../connectors/types.js';
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from './keys.js';
@@ -165,11 +173,11 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
     try {
       const restarted = job.attemptsStarted > 1;
       // A first start cannot have a checkpoint or a pending cancel, so it costs Redis nothing extra.
-      const { checkpoint, cancelled } = restarted
-        ? await loadRestartState(deps, job, jobId)
-        : { checkpoint: {}, cancelled: undefined };
-      if (cancelled !== undefined) abort({ kind: 'cancel', reason: cancelled });
+      let checkpoint: Record<string, unknown> | undefined;
       if (restarted) {
+        const saved = await loadRestartState(deps, job, jobId);
+        checkpoint = saved.checkpoint;
+        if (saved.cancelled !== undefined) abort({ kind: 'cancel', reason: saved.cancelled });
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
       checkJobData(job.data, deps.maxDataBytes);
@@ -183,30 +191,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       // The connector sees neither field: they are the worker's, not the service's.
       const data = hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads;
 
-      const ctx: JobContext = {
-        id: jobId,
-        data,
-        get signal() {
-          return signal();
-        },
-        progress: update => reporter.report(update),
-        log: async line => {
-          logger().info(line);
-          await job.log(line);
-        },
-        get logger() {
-          return logger();
-        },
-        checkpoint: new RedisCheckpoint(deps.redis, keys.job(job.queueQualifiedName, jobId), checkpoint),
-        outputs: deps.media.outputsFor({
-          queue: deps.queue,
-          jobId,
-          uploadUrls,
-          signal,
-          progress: update => reporter.report(update),
-        }),
-        inputs: deps.media.inputsFor(signal),
-      };
+      const ctx = new ProcessorJobContext(job, jobId, data, deps, reporter, signal, logger, checkpoint, uploadUrls);
       const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
       controller?.signal.throwIfAborted();
       if (nestingExceeds(output)) {
@@ -414,6 +399,68 @@ function checkJobData(data: unknown, maxBytes: number): void {
     throw new InvalidInputError(
       `job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`,
     );
+  }
+}
+
+/**
+ * The context one job's connector sees. A class rather than an object literal of closures:
+ * this is built for every job, and most jobs never touch the checkpoint, the media or the
+ * logger, so those are made on first use (fewer allocations per job, less GC).
+ */
+class ProcessorJobContext implements JobContext {
+  private checkpointStore: RedisCheckpoint | undefined;
+  private jobOutputs: JobOutputs | undefined;
+  private jobInputs: JobInputs | undefined;
+
+  constructor(
+    private readonly job: EmpJob,
+    readonly id: string,
+    readonly data: unknown,
+    private readonly deps: ProcessorDeps,
+    private readonly reporter: ProgressReporter,
+    private readonly jobSignal: () => AbortSignal,
+    private readonly jobLogger: () => Logger,
+    /** Values saved by an earlier attempt; undefined on a first start (none can exist). */
+    private readonly savedCheckpoint: Record<string, unknown> | undefined,
+    private readonly uploadUrls: string[] | undefined,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.jobSignal();
+  }
+
+  get logger(): Logger {
+    return this.jobLogger();
+  }
+
+  // Bound (arrow fields): a connector may pass `ctx.progress` on as a callback.
+  readonly progress = (update: ProgressUpdate): void => this.reporter.report(update);
+
+  readonly log = async (line: string): Promise<void> => {
+    this.jobLogger().info(line);
+    await this.job.log(line);
+  };
+
+  get checkpoint(): JobCheckpoint {
+    return (this.checkpointStore ??= new RedisCheckpoint(
+      this.deps.redis,
+      keys.job(this.job.queueQualifiedName, this.id),
+      this.savedCheckpoint ?? {},
+    ));
+  }
+
+  get outputs(): JobOutputs {
+    return (this.jobOutputs ??= this.deps.media.outputsFor({
+      queue: this.deps.queue,
+      jobId: this.id,
+      uploadUrls: this.uploadUrls,
+      signal: this.jobSignal,
+      progress: this.progress,
+    }));
+  }
+
+  get inputs(): JobInputs {
+    return (this.jobInputs ??= this.deps.media.inputsFor(this.jobSignal));
   }
 }
 
