@@ -18,6 +18,8 @@ export const TOO_DEEP_MARKER = '[nested too deeply]';
  */
 export function nestingExceeds(value: unknown, max = MAX_JSON_DEPTH): boolean {
   if (typeof value !== 'object' || value === null) return false;
+  // Most job data and results are one flat object: answered without allocating the stacks.
+  if (max >= 1 && !hasObjectChild(value)) return false;
   // Two parallel stacks rather than {value, depth} records: this runs on every job's data.
   const values: object[] = [value];
   const depths: number[] = [1];
@@ -41,6 +43,20 @@ export function nestingExceeds(value: unknown, max = MAX_JSON_DEPTH): boolean {
         depths.push(depth + 1);
       }
     }
+  }
+  return false;
+}
+
+/** True when an array or object holds (as an own value) another array or object. */
+function hasObjectChild(value: object): boolean {
+  if (Array.isArray(value)) {
+    for (const child of value as unknown[]) if (typeof child === 'object' && child !== null) return true;
+    return false;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const child = record[key];
+    if (typeof child === 'object' && child !== null && Object.hasOwn(record, key)) return true;
   }
   return false;
 }

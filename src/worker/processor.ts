@@ -191,7 +191,17 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       // The connector sees neither field: they are the worker's, not the service's.
       const data = hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads;
 
-      const ctx = new ProcessorJobContext(job, jobId, data, deps, reporter, signal, logger, checkpoint, uploadUrls);
+      const ctx = new ProcessorJobContext(
+        job,
+        jobId,
+        data,
+        deps,
+        reporter,
+        signal,
+        logger,
+        checkpoint,
+        uploadUrls,
+      );
       const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
       controller?.signal.throwIfAborted();
       if (nestingExceeds(output)) {
@@ -206,7 +216,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await deps.webhooks?.outbox?.add(webhook, 'completed', jobEnd(job, jobId, { returnvalue: result }));
       }
       succeeded = true;
-      await reporter.finish(true);
+      const finalWrite = reporter.finish(true);
+      if (finalWrite) await finalWrite;
       if (startLogged) {
         await job.log(
           `completed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; output: ${summarizeOutput(output)}`,
@@ -215,7 +226,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       meters.completed.inc();
       return result;
     } catch (thrown) {
-      await reporter.finish(false);
+      const lastWrite = reporter.finish(false);
+      if (lastWrite) await lastWrite;
       const failure = classifyFailure(thrown, abortCause, connector.name);
       if (abortCause?.kind === 'shutdown' && token) {
         // Back to the queue at once, without using an attempt: another replica takes it.

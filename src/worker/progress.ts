@@ -56,8 +56,12 @@ export class ProgressReporter {
     return { ...this.latest };
   }
 
-  /** Stops writing; on success, writes the final 100 if anything was shown. */
-  async finish(succeeded: boolean): Promise<void> {
+  /**
+   * Stops writing; on success, writes the final 100 if anything was shown. Returns the
+   * pending write to await, or undefined when nothing was ever written (a quick job:
+   * the processor then skips an await on every such job).
+   */
+  finish(succeeded: boolean): Promise<void> | undefined {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -65,7 +69,7 @@ export class ProgressReporter {
       Object.assign(this.latest, { progress: 100, status: 'completed', message: 'completed' });
       this.enqueueWrite();
     }
-    if (this.writing) await this.writing;
+    return this.writing;
   }
 
   private schedule(): void {
