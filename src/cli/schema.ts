@@ -1,4 +1,4 @@
-import { renderSchema, schemaCatalog } from '../schemas/catalog.js';
+import { renderSchema, schemaCatalog } from '../connectors/schema-catalog.js';
 import { CliError, EXIT } from './context.js';
 
 /**

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { renderSchema, schemaCatalog } from '../schemas/catalog.js';
+import { renderSchema, schemaCatalog } from '../connectors/schema-catalog.js';
 
 // `npm run docs:schemas`: writes docs/schemas/<name>.json from the zod definitions.
 const dir = process.argv[2] ?? 'docs/schemas';

@@ -1,6 +1,6 @@
 import { Queue } from './bullmq.js';
 import type { AppConfig } from '../config/index.js';
-import { keys } from '../worker/keys.js';
+import { keys } from '../redis/keys.js';
 import { createClientRedis, scanKeys, type RedisClient } from '../redis/connection.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
 import { describeLimits } from '../config/connector-schema.js';

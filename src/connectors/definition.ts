@@ -1,6 +1,6 @@
 import type { Schema } from 'convict';
 import type { CommonConnectorConfig } from '../config/connector-schema.js';
-import type { PayloadSchema } from '../schemas/validate.js';
+import type { PayloadSchema } from '../core/schema.js';
 import type { Connector, ConnectorDeps } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { publishReach, scanKeys, type RedisClient } from '../redis/connection.js';
-import { keys, type CancelRequest } from '../worker/keys.js';
+import { keys, type CancelRequest } from '../redis/keys.js';
 
 /**
  * The cross-language cancel protocol (documented as public API in docs/producers.md),

@@ -1,6 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { InvalidInputError } from '../connectors/errors.js';
-import { describeType, isPlainObject } from '../connectors/validate.js';
+import { InvalidInputError } from '../core/errors.js';
+import { describeType, isPlainObject } from '../core/validate.js';
 import { readAllCapped } from '../net/fetch.js';
 import { checkUrl, UrlRefusedError } from '../net/url-guard.js';
 import { imageMime, SNIFF_BYTES } from './sniff.js';

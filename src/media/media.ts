@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type { MediaConfig } from '../config/media.js';
-import { InvalidInputError } from '../connectors/errors.js';
+import { InvalidInputError } from '../core/errors.js';
 import { fetchUrl } from '../net/fetch.js';
 import { redactUrl, type UrlGuardOptions } from '../net/url-guard.js';
 import { DigestStream } from './digest.js';

@@ -1,5 +1,5 @@
-import { InvalidInputError } from '../connectors/errors.js';
-import { describeType, isPlainObject, withoutKey } from '../connectors/validate.js';
+import { InvalidInputError } from '../core/errors.js';
+import { describeType, isPlainObject, withoutKey } from '../core/validate.js';
 import { checkUrl, UrlRefusedError, type UrlGuardOptions } from '../net/url-guard.js';
 
 /** The job-data field holding per-job presigned PUT URLs. */

@@ -1,12 +1,12 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import got, { RequestError, type Request, type PlainResponse } from 'got';
-import { abortReason } from '../connectors/abort.js';
+import { abortReason } from '../core/abort.js';
 import {
   ConnectorError,
   InvalidInputError,
   ServiceTimeoutError,
   ServiceUnavailableError,
-} from '../connectors/errors.js';
+} from '../core/errors.js';
 import { checkUrl, guardedLookup, redactUrl, UrlRefusedError, type UrlGuardOptions } from './url-guard.js';
 
 /** Options of {@link fetchUrl}. */

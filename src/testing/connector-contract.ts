@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { JobAbortError } from '../connectors/abort.js';
-import type { ConnectorError } from '../connectors/errors.js';
+import { JobAbortError } from '../core/abort.js';
+import type { ConnectorError } from '../core/errors.js';
 import type { Connector } from '../connectors/types.js';
 import { classifyFailure, failureReason } from '../worker/failure.js';
 import { raceTimeout } from '../worker/runtime.js';

@@ -1,9 +1,9 @@
 import * as z from 'zod';
 import type { WebhookConfig } from '../config/schema.js';
-import { InvalidInputError } from '../connectors/errors.js';
+import { InvalidInputError } from '../core/errors.js';
 import { UrlRefusedError, resolvePublicUrl } from '../net/url-guard.js';
-import { payloadSchema } from '../schemas/validate.js';
-import { withoutKey } from '../connectors/validate.js';
+import { payloadSchema } from '../core/schema.js';
+import { withoutKey } from '../core/validate.js';
 
 /** Longest webhook URL accepted (2 KB). */
 export const MAX_WEBHOOK_URL_LENGTH = 2048;

@@ -1,12 +1,12 @@
 import { UnrecoverableError } from 'bullmq';
-import type { AbortCause } from '../connectors/abort.js';
+import type { AbortCause } from '../core/abort.js';
 import {
   ConnectorError,
   JobCancelledError,
   JobTimeoutError,
   coerceError,
   isConnectorError,
-} from '../connectors/errors.js';
+} from '../core/errors.js';
 
 /**
  * The single place where any failure becomes a classified {@link ConnectorError}. An

@@ -1,6 +1,6 @@
 import { DelayedError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'winston';
-import { JobAbortError, type AbortCause } from '../connectors/abort.js';
+import { JobAbortError, type AbortCause } from '../core/abort.js';
 import {
   InvalidInputError,
   ProtocolError,
@@ -8,7 +8,7 @@ import {
   rateLimitWaitMs,
   saysServiceDown,
   type ConnectorError,
-} from '../connectors/errors.js';
+} from '../core/errors.js';
 import type {
   Connector,
   JobCheckpoint,
@@ -20,7 +20,7 @@ import type {
 } from '../connectors/types.js';
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
-import { CHECKPOINT_FIELD, keys } from './keys.js';
+import { CHECKPOINT_FIELD, keys } from '../redis/keys.js';
 import type { Media } from '../media/media.js';
 import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';

@@ -10,7 +10,7 @@ import type { Capabilities, Connector, JobResult } from '../connectors/types.js'
 import { Media } from '../media/media.js';
 import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
-import { keys, type CancelRequest } from './keys.js';
+import { keys, type CancelRequest } from '../redis/keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';

@@ -1,5 +1,5 @@
 import { expect, test } from '@jest/globals';
-import { ServiceUnavailableError } from '../../src/connectors/errors.js';
+import { ServiceUnavailableError } from '../../src/core/errors.js';
 import type { Connector } from '../../src/connectors/types.js';
 import { connectorContract, type ContractTestFunctions } from '../../src/testing/connector-contract.js';
 import { startHttpServer } from '../helpers/http-server.js';

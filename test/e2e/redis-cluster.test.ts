@@ -16,7 +16,7 @@ import { startBoard, type BoardServer } from '../../bull-board/board.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { checkRedis } from '../../src/redis/connection.js';
-import { keys } from '../../src/worker/keys.js';
+import { keys } from '../../src/redis/keys.js';
 
 /** REDIS_URL's default: left as is, it does not clash with REDIS_CLUSTER_NODES. */
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Queue, Worker } from 'bullmq';
 import { findQueueNames } from '../../bull-board/discovery.js';
-import { keys } from '../../src/worker/keys.js';
+import { keys } from '../../src/redis/keys.js';
 import { REDIS_URL, deletePrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 describe('queue discovery by SCAN', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import convict from 'convict';
 import { registerFormats } from '../../src/config/formats.js';
-import { JobAbortError } from '../../src/connectors/abort.js';
+import { JobAbortError } from '../../src/core/abort.js';
 import {
   configSchema,
   lingoConnector,

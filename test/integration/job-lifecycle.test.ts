@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { keys, type CancelRequest } from '../../src/worker/keys.js';
+import { keys, type CancelRequest } from '../../src/redis/keys.js';
 import { testRedis } from '../helpers/redis.js';
 import { startRuntime, waitForFinished, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { JobAbortError } from '../../src/connectors/abort.js';
+import { JobAbortError } from '../../src/core/abort.js';
 import { createLogger } from '../../src/logging/logger.js';
 import {
   RestAsyncRestConnector,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { progressSchema, resultSchema } from '../../src/schemas/common.js';
+import { progressSchema, resultSchema } from '../../src/connectors/payload-schemas.js';
 import { testRedis } from '../helpers/redis.js';
 import { startRuntime, waitForFinished, type RuntimeHarness } from '../helpers/runtime.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { InvalidInputError, ServiceFailedError } from '../../src/connectors/errors.js';
+import { InvalidInputError, ServiceFailedError } from '../../src/core/errors.js';
 import { WorkflowProgress } from '../../src/connectors/services/comfyui/progress.js';
 import {
   describePromptRejection,

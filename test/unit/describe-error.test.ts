@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
-import { ServiceUnavailableError } from '../../src/connectors/errors.js';
+import { ServiceUnavailableError } from '../../src/core/errors.js';
 import { MAX_CAUSE_DEPTH, describeError, errorChain, errorLogFields } from '../../src/logging/errors.js';
 import { createLogger } from '../../src/logging/logger.js';
 

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { UnrecoverableError } from 'bullmq';
 import ts from 'typescript';
-import * as ours from '../../src/connectors/errors.js';
+import * as ours from '../../src/core/errors.js';
 import { classifyFailure, toBullmqError } from '../../src/worker/failure.js';
 
 /**
  * A connector package can bring its own copy of emp-worker, so the errors it throws come
- * from a second copy of src/connectors/errors.ts whose classes are not ours: `instanceof`
+ * from a second copy of src/core/errors.ts whose classes are not ours: `instanceof`
  * fails across the copies. The worker must still classify them by `code`. The second copy
  * here is the same source compiled on its own and loaded as a separate module.
  */
@@ -20,7 +20,7 @@ describe('errors from another copy of the error module', () => {
   let dir: string;
   let other: ErrorsModule;
   beforeAll(async () => {
-    const source = fs.readFileSync(new URL('../../src/connectors/errors.ts', import.meta.url), 'utf8');
+    const source = fs.readFileSync(new URL('../../src/core/errors.ts', import.meta.url), 'utf8');
     const { outputText } = ts.transpileModule(source, {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
     });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { HttpClient, errorDetail, retryAfterMs } from '../../src/connectors/protocols/http/client.js';
-import { ConnectorError } from '../../src/connectors/errors.js';
+import { ConnectorError } from '../../src/core/errors.js';
 import { readBody, startHttpServer, type TestServer } from '../helpers/http-server.js';
 
 describe('HttpClient against a real server', () => {

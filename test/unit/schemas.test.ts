@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { connectorRegistry } from '../../src/connectors/registry.js';
-import { InvalidInputError } from '../../src/connectors/errors.js';
-import { renderSchema, schemaCatalog } from '../../src/schemas/catalog.js';
+import { InvalidInputError } from '../../src/core/errors.js';
+import { renderSchema, schemaCatalog } from '../../src/connectors/schema-catalog.js';
 import { cliEnv, runCli } from '../helpers/cli.js';
 import { uniquePrefix } from '../helpers/redis.js';
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { WebSocketServer } from 'ws';
-import { ServiceTimeoutError, ServiceUnavailableError } from '../../src/connectors/errors.js';
+import { ServiceTimeoutError, ServiceUnavailableError } from '../../src/core/errors.js';
 import { ServiceSocket, decodeFrame } from '../../src/connectors/protocols/websocket/socket.js';
 import { MessageStream } from '../../src/connectors/protocols/websocket/stream.js';
 

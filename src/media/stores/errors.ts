@@ -1,5 +1,5 @@
-import { abortReason } from '../../connectors/abort.js';
-import { ConnectorError, ServiceRejectedError, ServiceUnavailableError } from '../../connectors/errors.js';
+import { abortReason } from '../../core/abort.js';
+import { ConnectorError, ServiceRejectedError, ServiceUnavailableError } from '../../core/errors.js';
 import { statusOf } from './store.js';
 
 /**

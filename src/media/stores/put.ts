@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import got, { RequestError } from 'got';
-import { abortReason } from '../../connectors/abort.js';
-import { InvalidInputError, ServiceRejectedError, ServiceUnavailableError } from '../../connectors/errors.js';
+import { abortReason } from '../../core/abort.js';
+import { InvalidInputError, ServiceRejectedError, ServiceUnavailableError } from '../../core/errors.js';
 import { guardedLookup, redactUrl, UrlRefusedError, type UrlGuardOptions } from '../../net/url-guard.js';
 
 /** Idle socket time allowed during a PUT before it counts as a (retryable) failure. */

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import got, { RequestError, type Method, type PlainResponse, type Response } from 'got';
-import { abortReason } from '../../abort.js';
+import { abortReason } from '../../../core/abort.js';
 import {
   ConnectorError,
   ProtocolError,
@@ -8,7 +8,7 @@ import {
   ServiceRejectedError,
   ServiceTimeoutError,
   ServiceUnavailableError,
-} from '../../errors.js';
+} from '../../../core/errors.js';
 import { traceServiceCall } from '../../../telemetry/index.js';
 import { describeError } from '../../../logging/errors.js';
 import { servicePathProblem } from './path.js';

@@ -1,8 +1,8 @@
 import type { Method } from 'got';
-import { abortStopsServiceWork } from '../../abort.js';
-import { abortableSleep } from '../../abortable-sleep.js';
+import { abortStopsServiceWork } from '../../../core/abort.js';
+import { abortableSleep } from '../../../core/abortable-sleep.js';
 import { annotateJob } from '../../../telemetry/index.js';
-import { ProtocolError, ServiceFailedError, hasErrorCode, rateLimitWaitMs } from '../../errors.js';
+import { ProtocolError, ServiceFailedError, hasErrorCode, rateLimitWaitMs } from '../../../core/errors.js';
 import { retryAfterMs, type HttpClient, type HttpResponse } from '../http/client.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
@@ -11,7 +11,7 @@ import {
   type RestServiceOptions,
 } from '../http/service.js';
 import type { Connector, HealthResult, JobContext } from '../../types.js';
-import { isPlainObject } from '../../validate.js';
+import { isPlainObject } from '../../../core/validate.js';
 import { describeError } from '../../../logging/errors.js';
 
 /** Checkpoint key holding the service's id of the job (read back by a retried attempt). */

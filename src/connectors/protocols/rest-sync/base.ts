@@ -1,9 +1,9 @@
 import type { Method } from 'got';
-import { abortKind } from '../../abort.js';
-import { ConnectorError, InvalidInputError, hasErrorCode } from '../../errors.js';
+import { abortKind } from '../../../core/abort.js';
+import { ConnectorError, InvalidInputError, hasErrorCode } from '../../../core/errors.js';
 import { HttpClient, type HttpResponse } from '../http/client.js';
 import type { Connector, HealthResult, JobContext } from '../../types.js';
-import { isPlainObject } from '../../validate.js';
+import { isPlainObject } from '../../../core/validate.js';
 import {
   STOP_REQUEST_TIMEOUT_MS,
   createServiceClient,

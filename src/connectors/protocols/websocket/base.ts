@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
-import { abortReason } from '../../abort.js';
-import { coerceError } from '../../errors.js';
+import { abortReason } from '../../../core/abort.js';
+import { coerceError } from '../../../core/errors.js';
 import { HttpClient, authorizationHeader, type HttpAuth } from '../http/client.js';
 import type { Connector, ConnectorDeps, HealthResult, JobContext } from '../../types.js';
 import type { WebSocketServiceConfig } from './config.js';

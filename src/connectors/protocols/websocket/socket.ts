@@ -1,6 +1,6 @@
 import WebSocket, { type RawData } from 'ws';
-import { abortReason } from '../../abort.js';
-import { ServiceRejectedError, ServiceTimeoutError, ServiceUnavailableError } from '../../errors.js';
+import { abortReason } from '../../../core/abort.js';
+import { ServiceRejectedError, ServiceTimeoutError, ServiceUnavailableError } from '../../../core/errors.js';
 
 /** One frame from the service, already decoded. */
 export type SocketMessage =

@@ -1,4 +1,4 @@
-import { abortReason } from '../../abort.js';
+import { abortReason } from '../../../core/abort.js';
 import type { SocketMessage } from './socket.js';
 
 /** What a job's message stream carries: the service's frames and the socket's ups and downs. */

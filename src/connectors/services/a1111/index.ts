@@ -9,8 +9,8 @@ import {
   type CommonConnectorConfig,
 } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
-import { abortableSleep } from '../../abortable-sleep.js';
-import { InvalidInputError, ServiceFailedError } from '../../errors.js';
+import { abortableSleep } from '../../../core/abortable-sleep.js';
+import { InvalidInputError, ServiceFailedError } from '../../../core/errors.js';
 import type { HttpResponse } from '../../protocols/http/client.js';
 import { servicePathProblem } from '../../protocols/http/path.js';
 import { defineConnector } from '../../definition.js';
@@ -25,7 +25,7 @@ import {
   type HttpServiceConfig,
 } from '../../protocols/http/service-config.js';
 import type { Capabilities, JobContext } from '../../types.js';
-import { isPlainObject, type JsonObject } from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../../core/validate.js';
 import { a1111JobSchema } from './schema.js';
 import { describeError } from '../../../logging/errors.js';
 

@@ -1,6 +1,6 @@
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError } from '../../../core/errors.js';
 import type { JobContext, StoredFile } from '../../types.js';
-import { describeType, isPlainObject, type JsonObject } from '../../validate.js';
+import { describeType, isPlainObject, type JsonObject } from '../../../core/validate.js';
 import { openImage, readImage } from '../../../media/inputs.js';
 import { imageMime, SNIFF_BYTES } from '../../../media/sniff.js';
 import { checkUrl, redactUrl, UrlRefusedError } from '../../../net/url-guard.js';

@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { payloadSchema } from '../../../schemas/validate.js';
+import { payloadSchema } from '../../../core/schema.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
-import { uploadUrlsField } from '../../../schemas/common.js';
+import { uploadUrlsField } from '../../payload-schemas.js';
 
 /** An sdapi path: no `..`, `//`, `\` or scheme, so it stays below `/sdapi/v1/`. */
 const SDAPI_PATH = /^(?![a-zA-Z][a-zA-Z0-9+.-]*:)(?!.*\.\.)(?!.*\/\/)[^\\]+$/;

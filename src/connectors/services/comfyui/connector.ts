@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { abortStopsServiceWork } from '../../abort.js';
-import { ServiceRejectedError, ServiceUnavailableError } from '../../errors.js';
+import { abortStopsServiceWork } from '../../../core/abort.js';
+import { ServiceRejectedError, ServiceUnavailableError } from '../../../core/errors.js';
 import { HttpClient } from '../../protocols/http/client.js';
 import type { Capabilities, ConnectorDeps, HealthResult, JobContext } from '../../types.js';
-import { isPlainObject, type JsonObject } from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../../core/validate.js';
 import { WebSocketConnector } from '../../protocols/websocket/base.js';
 import type { MessageStream } from '../../protocols/websocket/stream.js';
 import { VERSION, type ComfyUIConfig } from './config.js';

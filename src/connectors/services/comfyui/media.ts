@@ -1,7 +1,7 @@
-import { ProtocolError } from '../../errors.js';
+import { ProtocolError } from '../../../core/errors.js';
 import type { HttpClient } from '../../protocols/http/client.js';
 import type { JobContext } from '../../types.js';
-import { isPlainObject, type JsonObject } from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../../core/validate.js';
 import { openImage, type InputImage } from '../../../media/inputs.js';
 import { multipartBody } from '../../../net/multipart.js';
 import type { ComfyOutput } from './outputs.js';

@@ -1,6 +1,6 @@
 import type { HttpClient } from '../../protocols/http/client.js';
 import { decodedPathProblem } from '../../protocols/http/path.js';
-import { isPlainObject, type JsonObject } from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../../core/validate.js';
 import type { HistoryEntry } from './protocol.js';
 import { describeError } from '../../../logging/errors.js';
 

@@ -1,6 +1,6 @@
 import { nestingExceeds } from '../../../json/depth.js';
-import { ServiceFailedError, ServiceRejectedError, type ConnectorError } from '../../errors.js';
-import { isPlainObject, type JsonObject } from '../../validate.js';
+import { ServiceFailedError, ServiceRejectedError, type ConnectorError } from '../../../core/errors.js';
+import { isPlainObject, type JsonObject } from '../../../core/validate.js';
 
 /**
  * ComfyUI's wire shapes, read defensively: every field not guaranteed on all versions

@@ -1,10 +1,10 @@
 import * as z from 'zod';
-import { jsonPointer, payloadSchema } from '../../../schemas/validate.js';
+import { jsonPointer, payloadSchema } from '../../../core/schema.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
-import { uploadUrlsField } from '../../../schemas/common.js';
-import { InvalidInputError } from '../../errors.js';
+import { uploadUrlsField } from '../../payload-schemas.js';
+import { InvalidInputError } from '../../../core/errors.js';
 import { MAX_INPUT_IMAGES, parseInputImages, type InputImage } from '../../../media/inputs.js';
-import { isPlainObject, type JsonObject } from '../../validate.js';
+import { isPlainObject, type JsonObject } from '../../../core/validate.js';
 
 /** One node of an API-format workflow. */
 export interface WorkflowNode {

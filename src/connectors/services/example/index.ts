@@ -19,14 +19,14 @@ import {
 } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
 import * as z from 'zod';
-import { ProtocolError } from '../../errors.js';
+import { ProtocolError } from '../../../core/errors.js';
 import { defineConnector } from '../../definition.js';
 import { RestAsyncConnector, fillJobId, type AsyncJobStatus } from '../../protocols/rest-async/base.js';
 import { httpServiceSchema, type HttpServiceConfig } from '../../protocols/http/service-config.js';
 import type { Capabilities } from '../../types.js';
-import { payloadSchema } from '../../../schemas/validate.js';
+import { payloadSchema } from '../../../core/schema.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
-import { isPlainObject } from '../../validate.js';
+import { isPlainObject } from '../../../core/validate.js';
 
 // Step 2: a VERSION (logged at start-up) and the config: WORKER_LINGO_* variables.
 /** Logged at start-up and shown by `emp-worker details lingo`. */

@@ -13,15 +13,15 @@ import type { Schema } from 'convict';
 import type { Logger } from 'winston';
 import { commonConnectorSchema, type CommonConnectorConfig } from '../../../config/connector-schema.js';
 import * as z from 'zod';
-import { payloadSchema } from '../../../schemas/validate.js';
+import { payloadSchema } from '../../../core/schema.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
-import { ProtocolError } from '../../errors.js';
+import { ProtocolError } from '../../../core/errors.js';
 import { defineConnector } from '../../definition.js';
 import type { HttpResponse } from '../../protocols/http/client.js';
 import { wholeJobCallTimeoutMs } from '../../protocols/http/service.js';
 import { httpServiceSchema, type HttpServiceConfig } from '../../protocols/http/service-config.js';
 import { RestSyncConnector } from '../../protocols/rest-sync/base.js';
-import { isPlainObject } from '../../validate.js';
+import { isPlainObject } from '../../../core/validate.js';
 
 /** Shown by `details` and in the heartbeat (stated once, on the registry entry below). */
 export const SUMMA_VERSION = '1.0.0';

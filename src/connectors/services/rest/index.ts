@@ -19,8 +19,8 @@ import {
   type HttpServiceConfig,
 } from '../../protocols/http/service-config.js';
 import type { Capabilities, JobContext } from '../../types.js';
-import { jsonObjectJobSchema } from '../../../schemas/common.js';
-import type { JsonObject } from '../../validate.js';
+import { jsonObjectJobSchema } from '../../payload-schemas.js';
+import type { JsonObject } from '../../../core/validate.js';
 
 /** Job data (docs/schemas/rest.json). */
 const jobSchema = jsonObjectJobSchema(

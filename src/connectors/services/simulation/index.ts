@@ -5,8 +5,8 @@ import {
   type CommonConnectorConfig,
 } from '../../../config/connector-schema.js';
 import { formats } from '../../../config/formats.js';
-import { abortableSleep } from '../../abortable-sleep.js';
-import { InvalidInputError, ServiceFailedError } from '../../errors.js';
+import { abortableSleep } from '../../../core/abortable-sleep.js';
+import { InvalidInputError, ServiceFailedError } from '../../../core/errors.js';
 import { defineConnector } from '../../definition.js';
 import type { Capabilities, Connector, JobContext } from '../../types.js';
 import { MAX_DURATION_MS, MAX_STEPS, simulationJobSchema } from './schema.js';

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { payloadSchema } from '../../../schemas/validate.js';
+import { payloadSchema } from '../../../core/schema.js';
 import { webhookField } from '../../../webhooks/job-webhook.js';
 
 /** Largest `steps` a job may ask for: keeps a typo like `1e9` from pinning a worker. */

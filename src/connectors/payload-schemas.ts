@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { MAX_UPLOAD_URLS } from '../media/upload-urls.js';
 import { webhookField } from '../webhooks/job-webhook.js';
-import { payloadSchema, type PayloadSchema } from './validate.js';
+import { payloadSchema, type PayloadSchema } from '../core/schema.js';
 
 /**
  * The optional `upload_urls` field: presigned PUT URLs, one per output file, used instead

@@ -1,7 +1,7 @@
-import { connectorRegistry } from '../connectors/registry.js';
-import type { RegisteredConnector } from '../connectors/definition.js';
-import { progressSchema, resultSchema, webhookEventSchema } from './common.js';
-import { toJsonSchema } from './validate.js';
+import { connectorRegistry } from './registry.js';
+import type { RegisteredConnector } from './definition.js';
+import { progressSchema, resultSchema, webhookEventSchema } from './payload-schemas.js';
+import { toJsonSchema } from '../core/schema.js';
 
 /**
  * Every published JSON Schema by name: each connector's job data, plus `progress`,

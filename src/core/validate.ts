@@ -1,6 +1,6 @@
 /**
  * Small JSON helpers for reading service answers. Job data is validated by each connector's
- * zod definition (its `jobSchema`, see src/schemas/validate.ts), never by hand.
+ * zod definition (its `jobSchema`, see src/core/schema.ts), never by hand.
  */
 
 /** A plain JSON object. */
@@ -31,4 +31,4 @@ export function withoutKey(data: JsonObject, key: string): JsonObject {
 }
 
 /** `an array`, `a string`, `null`... for error messages (shared with src/schemas). */
-export { describeType } from '../schemas/validate.js';
+export { describeType } from './schema.js';

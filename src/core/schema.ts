@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { InvalidInputError } from '../connectors/errors.js';
+import { InvalidInputError } from './errors.js';
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 
 /**
