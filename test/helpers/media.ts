@@ -55,7 +55,10 @@ export async function viewBytes(fake: FakeComfyUI, filename: string): Promise<Bu
 }
 
 /** Worker settings for the comfyui connector against a fake, with `extra` (store, input settings) on top. */
-export function comfyMediaEnv(fake: FakeComfyUI, extra: Record<string, string> = {}): Record<string, string> {
+export function comfyWorkerEnv(
+  fake: FakeComfyUI,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     CONNECTORS: 'comfyui',
     WORKER_COMFYUI_HOST: '127.0.0.1',

@@ -4,6 +4,7 @@ import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { PNG_SIGNATURE, TINY_GIF } from '../fakes/comfyui/png.js';
 import { startRuntime, waitForFinished, waitUntil, type RuntimeHarness } from '../helpers/runtime.js';
 import { comfyConnector, runComfyJob } from '../helpers/comfyui.js';
+import { comfyWorkerEnv } from '../helpers/media.js';
 
 /** The connector through a real in-process worker runtime (Redis, BullMQ) against fakes with different setups. */
 
@@ -16,17 +17,6 @@ const sampler = (steps: number, stepMs: number, prefix: string, color = 7) => ({
 type Output = { prompt_id: string; outputs: Record<string, Record<string, Record<string, unknown>[]>> };
 const outputOf = (job: Job): Output => (job.returnvalue as { output: Output }).output;
 
-function comfyEnv(fake: FakeComfyUI, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    CONNECTORS: 'comfyui',
-    WORKER_COMFYUI_HOST: '127.0.0.1',
-    WORKER_COMFYUI_PORT: String(fake.port),
-    WORKER_COMFYUI_WATCHDOG: '1',
-    WORKER_COMFYUI_POLL_INTERVAL: '0.2',
-    ...extra,
-  };
-}
-
 describe('behind a Basic-auth proxy', () => {
   let fake: FakeComfyUI;
   let harness: RuntimeHarness;
@@ -34,7 +24,7 @@ describe('behind a Basic-auth proxy', () => {
     fake = new FakeComfyUI({ auth: { username: 'comfy', password: 's3cret-pw' } });
     await fake.start();
     harness = await startRuntime(
-      comfyEnv(fake, { WORKER_COMFYUI_USERNAME: 'comfy', WORKER_COMFYUI_PASSWORD: 's3cret-pw' }),
+      comfyWorkerEnv(fake, { WORKER_COMFYUI_USERNAME: 'comfy', WORKER_COMFYUI_PASSWORD: 's3cret-pw' }),
     );
   });
   afterAll(async () => {
@@ -126,7 +116,7 @@ describe('a Bearer-token proxy, routes under /api, inline outputs and every outp
     fake = new FakeComfyUI({ auth: { token: 'tok-123' } });
     await fake.start();
     harness = await startRuntime(
-      comfyEnv(fake, {
+      comfyWorkerEnv(fake, {
         WORKER_COMFYUI_API_KEY: 'tok-123',
         WORKER_COMFYUI_API_PREFIX: '/api',
         WORKER_COMFYUI_INLINE_IMAGES: 'true',
@@ -195,7 +185,7 @@ describe('an older ComfyUI (legacy protocol) and two jobs sharing one socket', (
     fake = new FakeComfyUI({ legacy: true });
     await fake.start();
     harness = await startRuntime(
-      comfyEnv(fake, { WORKER_COMFYUI_CONCURRENCY: '2', WORKER_COMFYUI_WATCHDOG: '30' }),
+      comfyWorkerEnv(fake, { WORKER_COMFYUI_CONCURRENCY: '2', WORKER_COMFYUI_WATCHDOG: '30' }),
     );
   });
   afterAll(async () => {
@@ -248,7 +238,7 @@ describe('timeout, slow history and a service that is down', () => {
   beforeAll(async () => {
     fake = new FakeComfyUI();
     await fake.start();
-    harness = await startRuntime(comfyEnv(fake, { WORKER_COMFYUI_TIMEOUT: '1.5' }));
+    harness = await startRuntime(comfyWorkerEnv(fake, { WORKER_COMFYUI_TIMEOUT: '1.5' }));
   });
   afterAll(async () => {
     await harness.close();

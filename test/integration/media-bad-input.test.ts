@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { solidPng } from '../fakes/comfyui/png.js';
-import { comfyMediaEnv } from '../helpers/media.js';
+import { comfyWorkerEnv } from '../helpers/media.js';
 import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
 import {
   AZURE_ACCOUNT_KEY,
@@ -34,7 +34,7 @@ const twoOutputs = {
 const png = solidPng(8, 8, 0x445566);
 
 function comfyEnv(fake: FakeComfyUI, extra: Record<string, string> = {}): Record<string, string> {
-  return comfyMediaEnv(fake, { INPUT_MAX_BYTES: '2000', ...extra });
+  return comfyWorkerEnv(fake, { INPUT_MAX_BYTES: '2000', ...extra });
 }
 
 async function expectUnretried(job: Job, reason: RegExp): Promise<void> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { FakeComfyUI } from '../fakes/comfyui/server.js';
 import { solidPng } from '../fakes/comfyui/png.js';
-import { comfyMediaEnv, sha256, viewBytes, type StoredEntry } from '../helpers/media.js';
+import { comfyWorkerEnv, sha256, viewBytes, type StoredEntry } from '../helpers/media.js';
 import { testRedis } from '../helpers/redis.js';
 import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
 import {
@@ -47,7 +47,7 @@ describe('ComfyUI with an S3 output store', () => {
     fake = new FakeComfyUI();
     await fake.start();
     s3 = await startS3();
-    harness = await startRuntime(comfyMediaEnv(fake, { ...s3.env, INPUT_ALLOW_PRIVATE_URLS: 'true' }));
+    harness = await startRuntime(comfyWorkerEnv(fake, { ...s3.env, INPUT_ALLOW_PRIVATE_URLS: 'true' }));
   });
   afterAll(async () => {
     await harness.close();
@@ -181,7 +181,7 @@ describe('ComfyUI with per-job presigned PUT URLs', () => {
     fake = new FakeComfyUI();
     await fake.start();
     put = await startPutServer();
-    harness = await startRuntime(comfyMediaEnv(fake, { INPUT_ALLOW_PRIVATE_URLS: 'true' }));
+    harness = await startRuntime(comfyWorkerEnv(fake, { INPUT_ALLOW_PRIVATE_URLS: 'true' }));
   });
   afterAll(async () => {
     await harness.close();
@@ -276,7 +276,7 @@ describe('ComfyUI with an S3 store that fails', () => {
 
   test('a bucket that does not exist fails at once, naming the bucket; no secret in the reason or logs', async () => {
     const harness = await startRuntime(
-      comfyMediaEnv(fake, { ...s3.env, OUTPUT_S3_BUCKET: 'no-such-bucket' }),
+      comfyWorkerEnv(fake, { ...s3.env, OUTPUT_S3_BUCKET: 'no-such-bucket' }),
     );
     try {
       const job = await harness.run('comfyui', { prompt: noise(1024, 'nobucket') }, { attempts: 3 });
@@ -295,7 +295,7 @@ describe('ComfyUI with an S3 store that fails', () => {
     const dead = await startFileServer({});
     const deadEndpoint = dead.url('');
     await dead.close();
-    const harness = await startRuntime(comfyMediaEnv(fake, { ...s3.env, OUTPUT_S3_ENDPOINT: deadEndpoint }));
+    const harness = await startRuntime(comfyWorkerEnv(fake, { ...s3.env, OUTPUT_S3_ENDPOINT: deadEndpoint }));
     try {
       const job = await harness.run('comfyui', { prompt: noise(1024, 'down') }, { attempts: 2 });
       expect(job.attemptsMade).toBe(2);

@@ -10,7 +10,7 @@ import { startFakeA1111, type FakeA1111Server } from '../fakes/a1111/server.js';
 import { Media } from '../../src/media/media.js';
 import { comfyConnector } from '../helpers/comfyui.js';
 import { testContext } from '../helpers/job-context.js';
-import { comfyMediaEnv, sha256, testMediaConfig, viewBytes, type StoredEntry } from '../helpers/media.js';
+import { comfyWorkerEnv, sha256, testMediaConfig, viewBytes, type StoredEntry } from '../helpers/media.js';
 import { startRuntime, type RuntimeHarness } from '../helpers/runtime.js';
 import {
   AZURE_ACCOUNT_KEY,
@@ -45,7 +45,7 @@ describe('file store', () => {
     await fake.start();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emp-file-store-'));
     harness = await startRuntime(
-      comfyMediaEnv(fake, { OUTPUT_STORE: 'file', OUTPUT_FILE_DIR: dir, OUTPUT_PREFIX: 'out/' }),
+      comfyWorkerEnv(fake, { OUTPUT_STORE: 'file', OUTPUT_FILE_DIR: dir, OUTPUT_PREFIX: 'out/' }),
     );
   });
   afterAll(async () => {
@@ -83,7 +83,7 @@ describe('azure store (azurite)', () => {
     azure = await startAzurite();
     a1111 = await startFakeA1111({ stepMs: 1 });
     harness = await startRuntime({
-      ...comfyMediaEnv(fake, { ...azure.env, INPUT_ALLOW_PRIVATE_URLS: 'true' }),
+      ...comfyWorkerEnv(fake, { ...azure.env, INPUT_ALLOW_PRIVATE_URLS: 'true' }),
       CONNECTORS: 'comfyui,a1111',
       WORKER_A1111_BASE_URL: a1111.url,
     });
