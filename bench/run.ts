@@ -1,13 +1,15 @@
 /**
  * Runtime benchmark (npm run bench): no-op jobs through raw BullMQ workers (BullMQ's
  * default options, and with each of emp-worker's per-job choices added) and through
- * emp-worker's simulation connector (duration_ms 0), at concurrency 50 and 1, on one Redis.
+ * emp-worker's simulation connector (one step, duration_ms 0, no output), at concurrency
+ * 50 and 1, on one Redis.
  * For each consumer: throughput, worker CPU per job (/proc/<pid>/stat) and Redis CPU per
- * job (INFO cpu), medians of BENCH_RUNS interleaved runs; then the worker's RSS idle and
- * with 1,000 jobs in flight. Prints markdown tables.
+ * job (INFO cpu) in the steady state (after BENCH_WARMUP unmeasured jobs, so start-up and
+ * JIT compilation are not charged to the jobs), medians of BENCH_RUNS interleaved runs;
+ * then the worker's RSS idle and with 1,000 jobs in flight. Prints markdown tables.
  *
- * BENCH_RUNS (default 5), BENCH_JOBS_50 / BENCH_JOBS_1 (jobs per run), BENCH_ONLY (comma
- * list of consumer names), BENCH_MEMORY=0 skips the RSS part.
+ * BENCH_RUNS (default 5), BENCH_JOBS_50 / BENCH_JOBS_1 (jobs per run), BENCH_WARMUP
+ * (default 2,000), BENCH_ONLY (comma list of consumer names), BENCH_MEMORY=0 skips the RSS part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -25,8 +27,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const JOBS: Record<number, number> = {
   50: Number(process.env.BENCH_JOBS_50 ?? 10_000),
-  1: Number(process.env.BENCH_JOBS_1 ?? 3_000),
+  1: Number(process.env.BENCH_JOBS_1 ?? 10_000),
 };
+/** Jobs each consumer runs before a measured run: per-job cost is the steady state's. */
+const WARMUP_JOBS = Number(process.env.BENCH_WARMUP ?? 2_000);
 /** How long Redis's background CPU rate is sampled before each run. */
 const IDLE_SAMPLE_MS = 500;
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux). */
@@ -43,7 +47,16 @@ interface Consumer {
   kind: 'raw' | 'emp';
   /** Raw: extra worker options. Emp: extra environment. */
   options: Record<string, unknown>;
+  /** Job data, when not {@link NO_OUTPUT_JOB}. */
+  data?: Record<string, unknown>;
 }
+
+/**
+ * A no-op job: one step, no wait, and no output (`result: null`), like the raw worker's
+ * processor, which returns nothing. emp-worker still stores its result envelope
+ * `{status, connector, output: null}`; the raw worker stores no value at all.
+ */
+const NO_OUTPUT_JOB = { steps: 1, duration_ms: 0, result: null };
 
 const CONSUMERS: Consumer[] = [
   { name: 'raw-default', what: "raw BullMQ, BullMQ's default options", kind: 'raw', options: {} },
@@ -65,6 +78,13 @@ const CONSUMERS: Consumer[] = [
     what: 'emp-worker, completed jobs kept, BullMQ metrics off (like-for-like with raw-default)',
     kind: 'emp',
     options: { WORKER_REMOVE_COMPLETED: 'false', WORKER_BULLMQ_METRICS: 'false' },
+  },
+  {
+    name: 'emp-output',
+    what: 'emp-keep-all, jobs returning the simulation\'s default output `{"steps":1,"duration_ms":0}`',
+    kind: 'emp',
+    options: { WORKER_REMOVE_COMPLETED: 'false', WORKER_BULLMQ_METRICS: 'false' },
+    data: { steps: 1, duration_ms: 0 },
   },
   { name: 'emp-default', what: 'emp-worker with its default options', kind: 'emp', options: {} },
 ];
@@ -154,10 +174,7 @@ interface Sample {
   redisUs: number;
 }
 
-/**
- * Starts the consumer, adds `jobs` jobs, and measures until every job has left the
- * wait and active lists (counting completions would not work with removal on).
- */
+/** Starts the consumer, warms it up, then measures `jobs` jobs. */
 async function measure(consumer: Consumer, concurrency: number, jobs: number, redis: Redis): Promise<Sample> {
   const prefix = `bench-${consumer.name}-${randomUUID().slice(0, 6)}`;
   const child = startConsumer(consumer, prefix, concurrency);
@@ -165,7 +182,7 @@ async function measure(consumer: Consumer, concurrency: number, jobs: number, re
   try {
     await child.ready;
     const pid = child.process.pid ?? 0;
-    const data = { steps: 1, duration_ms: 0 };
+    await runJobs(consumer, queue, WARMUP_JOBS);
     // Redis is shared: its CPU rate while our consumer idles is other clients' load, which
     // is subtracted from the run (pro rata of its duration) instead of charged to our jobs.
     const idleStarted = performance.now();
@@ -175,17 +192,7 @@ async function measure(consumer: Consumer, concurrency: number, jobs: number, re
     const backgroundRate = (redisBefore - idleBefore) / ((performance.now() - idleStarted) / 1000);
     const workerBefore = processCpuSeconds(pid);
     const started = performance.now();
-    for (let i = 0; i < jobs; i += 1000) {
-      await queue.addBulk(
-        Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'simulation', data })),
-      );
-    }
-    for (;;) {
-      const counts = await queue.getJobCounts('wait', 'active', 'failed');
-      if ((counts.failed ?? 0) > 0) throw new Error(`${consumer.name}: jobs failed`);
-      if ((counts.wait ?? 0) + (counts.active ?? 0) === 0) break;
-      await new Promise(resolve => setTimeout(resolve, 20));
-    }
+    await runJobs(consumer, queue, jobs);
     const seconds = (performance.now() - started) / 1000;
     const workerCpu = processCpuSeconds(pid) - workerBefore;
     const redisCpu = Math.max(0, (await redisCpuSeconds(redis)) - redisBefore - backgroundRate * seconds);
@@ -198,6 +205,25 @@ async function measure(consumer: Consumer, concurrency: number, jobs: number, re
     await stopChild(child);
     await queue.close();
     await deletePrefix(redis, prefix);
+  }
+}
+
+/**
+ * Adds `jobs` no-op jobs and waits until every job has left the wait and active lists
+ * (counting completions would not work with removal on).
+ */
+async function runJobs(consumer: Consumer, queue: Queue, jobs: number): Promise<void> {
+  const data = consumer.data ?? NO_OUTPUT_JOB;
+  for (let i = 0; i < jobs; i += 1000) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'simulation', data })),
+    );
+  }
+  for (;;) {
+    const counts = await queue.getJobCounts('wait', 'active', 'failed');
+    if ((counts.failed ?? 0) > 0) throw new Error(`${consumer.name}: jobs failed`);
+    if ((counts.wait ?? 0) + (counts.active ?? 0) === 0) return;
+    await new Promise(resolve => setTimeout(resolve, 20));
   }
 }
 

@@ -222,9 +222,11 @@ export function payloadSchema<T>(schema: z.ZodType<T>): PayloadSchema<T> {
           `job data is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
         );
       }
-      const result = schema.safeParse(value, { reportInput: true });
+      // Without `reportInput` first: it makes zod skip its compiled fast path, ten times
+      // slower on every valid job. Only data that fails is parsed again for the error text.
+      const result = schema.safeParse(value);
       if (result.success) return result.data;
-      const issues = result.error.issues;
+      const issues = schema.safeParse(value, { reportInput: true }).error?.issues ?? result.error.issues;
       const shown = issues.slice(0, MAX_ISSUES).map(issue => describeIssue(issue, json() as JsonSchemaNode));
       const more = issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : '';
       throw new InvalidInputError(`${shown.join('; ')}${more}`);

@@ -37,6 +37,11 @@ export function bullmqTelemetry(): { telemetry?: Telemetry } {
   return active ? { telemetry: active.bullmq } : {};
 }
 
+/** Whether tracing runs: the processor then skips even building the call to {@link traceJob}. */
+export function tracingActive(): boolean {
+  return active !== undefined;
+}
+
 /**
  * Runs a job's connector work with its connector, queue and job id attached, so every
  * service call span inside carries them. Runs `fn` as is when tracing is off (no

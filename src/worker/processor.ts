@@ -1,6 +1,5 @@
-import { DelayedError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Processor } from 'bullmq';
 import type { Logger } from 'winston';
-import { JobAbortError, type AbortCause } from '../core/abort.js';
 import {
   InvalidInputError,
   ProtocolError,
@@ -9,22 +8,12 @@ import {
   saysServiceDown,
   type ConnectorError,
 } from '../core/errors.js';
-import type {
-  Connector,
-  JobCheckpoint,
-  JobContext,
-  JobInputs,
-  JobOutputs,
-  JobResult,
-  ProgressUpdate,
-} from '../connectors/types.js';
+import type { JobResult } from '../connectors/types.js';
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from '../redis/keys.js';
-import type { Media } from '../media/media.js';
 import { takeUploadUrls } from '../media/upload-urls.js';
 import type { WorkerMetrics } from './metrics.js';
-import { ProgressReporter } from './progress.js';
 import type { WebhookConfig } from '../config/schema.js';
 import type { WebhookOutbox } from '../webhooks/delivery.js';
 import {
@@ -33,46 +22,24 @@ import {
   withoutWebhook,
   type JobWebhook,
 } from '../webhooks/job-webhook.js';
-import type { RedisClient } from '../redis/connection.js';
-import { traceJob } from '../telemetry/index.js';
+import { traceJob, tracingActive } from '../telemetry/index.js';
 import { describeError, errorLogFields } from '../logging/errors.js';
+import { JobRun, activeJobKey, type ActiveJob, type EmpJob, type JobRunDeps } from './job-run.js';
 
-/** The BullMQ job type our workers process. */
-export type EmpJob = Job<unknown, JobResult>;
-
-/** A job this process is running: shown in the heartbeat, stopped by cancel and shutdown. */
-export interface ActiveJob {
-  queue: string;
-  id: string;
-  connector: string;
-  startedAt: number;
-  /** Aborts the job's signal; the cause decides how the failure is classified. */
-  abort(cause: AbortCause): void;
-}
-
-/** The key of a job in {@link ProcessorDeps.activeJobs}. */
-export function activeJobKey(queue: string, jobId: string): string {
-  return `${queue}:${jobId}`;
-}
+export { activeJobKey, type ActiveJob, type EmpJob } from './job-run.js';
 
 /** What the processor of one connector needs. */
-export interface ProcessorDeps {
-  connector: Connector;
-  queue: string;
+export interface ProcessorDeps extends JobRunDeps {
   prefix: string;
-  timeoutSeconds: number;
-  progressMinIntervalMs: number;
   maxDataBytes: number;
-  logger: Logger;
   metrics: WorkerMetrics;
-  /** A non-blocking connection for checkpoints and cancel markers. */
-  redis: RedisClient;
-  /** Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own. */
+  /**
+   * Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own, and the
+   * runtime ticks them for timeouts and progress (src/worker/ticker.ts).
+   */
   activeJobs: Map<string, ActiveJob>;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
-  /** The worker's output store and input limits. */
-  media: Media;
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
   /**
@@ -106,12 +73,7 @@ const MAX_OUTAGE_HANDBACKS = 5;
  */
 export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResult> {
   const { connector, metrics } = deps;
-  // Label children bound once: the per-job path then skips prom-client's label hashing.
-  const meters = {
-    completed: metrics.jobsCompleted.labels(connector.name),
-    durationCompleted: metrics.jobDuration.labels(connector.name, 'completed'),
-    durationFailed: metrics.jobDuration.labels(connector.name, 'failed'),
-  };
+  const meter = metrics.jobMeter(connector.name);
   // Two parameters on purpose: BullMQ then skips its own per-job AbortController; the
   // runtime aborts ours (cancel, shutdown, lock loss) through `activeJobs`.
   return async (job: EmpJob, token?: string): Promise<JobResult> => {
@@ -122,62 +84,23 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       throw new WaitingError();
     }
     const activeKey = activeJobKey(deps.queue, jobId);
-    // Most jobs never log: build the child logger only when something is written.
-    let jobLogger: Logger | undefined;
-    const logger = (): Logger => (jobLogger ??= deps.logger.child({ jobId, queue: deps.queue }));
-    const startedAt = Date.now();
-    // Created on first use: a job that never looks at its signal and is never aborted
-    // costs no AbortController (they are among the most expensive objects per job).
-    let controller: AbortController | undefined;
-    const signal = (): AbortSignal => (controller ??= new AbortController()).signal;
-    let abortCause: AbortCause | undefined;
-    const abort = (cause: AbortCause): void => {
-      if (abortCause) return;
-      abortCause = cause;
-      (controller ??= new AbortController()).abort(new JobAbortError(cause));
-    };
-    deps.activeJobs.set(activeKey, {
-      queue: deps.queue,
-      id: jobId,
-      connector: connector.name,
-      startedAt,
-      abort,
-    });
+    const run = new JobRun(job, jobId, deps);
+    // Also what the runtime's ticker walks for timeouts and progress (no timer per job).
+    deps.activeJobs.set(activeKey, run);
     // A cancel for a job not active yet (waiting, or being fetched when it was published) was
     // kept by the runtime, so it is read from memory here instead of a Redis call per job.
     const earlyCancel = deps.takeEarlyCancel?.(activeKey);
-    if (earlyCancel !== undefined) abort({ kind: 'cancel', reason: earlyCancel });
-    const timeoutTimer = setTimeout(
-      () => abort({ kind: 'timeout', seconds: deps.timeoutSeconds }),
-      deps.timeoutSeconds * 1000,
-    );
+    if (earlyCancel !== undefined) run.abort({ kind: 'cancel', reason: earlyCancel });
 
-    // Milestone lines for Bull Board's log tab, only for jobs long enough to show progress:
-    // they ride along with the first progress write, so a quick job costs Redis nothing extra.
-    let startLogged = false;
-    const reporter = new ProgressReporter(
-      connector.name,
-      deps.progressMinIntervalMs,
-      async progress => {
-        if (startLogged) return job.updateProgress(progress);
-        startLogged = true;
-        await Promise.all([
-          job.log(`started on ${job.processedBy ?? 'a worker'} (attempt ${job.attemptsMade + 1})`),
-          job.updateProgress(progress),
-        ]);
-      },
-      error => logger().warn('progress write failed', { error: describeError(error) }),
-    );
     let succeeded = false;
     let webhook: JobWebhook | undefined;
     try {
-      const restarted = job.attemptsStarted > 1;
       // A first start cannot have a checkpoint or a pending cancel, so it costs Redis nothing extra.
       let checkpoint: Record<string, unknown> | undefined;
-      if (restarted) {
+      if (job.attemptsStarted > 1) {
         const saved = await loadRestartState(deps, job, jobId);
         checkpoint = saved.checkpoint;
-        if (saved.cancelled !== undefined) abort({ kind: 'cancel', reason: saved.cancelled });
+        if (saved.cancelled !== undefined) run.abort({ kind: 'cancel', reason: saved.cancelled });
         await job.log(`attempt ${job.attemptsMade + 1} started on ${job.processedBy ?? 'worker'}`);
       }
       checkJobData(job.data, deps.maxDataBytes);
@@ -185,25 +108,19 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       if (hasWebhookField(job.data) || (deps.webhooks && deps.webhooks.config.url !== '')) {
         webhook = await resolveJobWebhook(job.data, deps.webhooks?.config ?? NO_WEBHOOKS);
       }
-      controller?.signal.throwIfAborted();
+      run.throwIfAborted();
       // Checked before any work: a bad upload URL must not cost a GPU run.
       const { data: withoutUploads, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
       // The connector sees neither field: they are the worker's, not the service's.
-      const data = hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads;
-
-      const ctx = new ProcessorJobContext(
-        job,
-        jobId,
-        data,
-        deps,
-        reporter,
-        signal,
-        logger,
-        checkpoint,
+      run.prepare(
+        hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads,
         uploadUrls,
+        checkpoint,
       );
-      const output = await traceJob(connector.name, deps.queue, jobId, () => connector.process(ctx));
-      controller?.signal.throwIfAborted();
+      const output = await (tracingActive()
+        ? traceJob(connector.name, deps.queue, jobId, () => connector.process(run))
+        : connector.process(run));
+      run.throwIfAborted();
       if (nestingExceeds(output)) {
         // BullMQ would overflow the stack serialising it, and retrying gets the same answer.
         throw new ProtocolError(
@@ -216,18 +133,18 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
         await deps.webhooks?.outbox?.add(webhook, 'completed', jobEnd(job, jobId, { returnvalue: result }));
       }
       succeeded = true;
-      const finalWrite = reporter.finish(true);
+      const finalWrite = run.finishProgress(true);
       if (finalWrite) await finalWrite;
-      if (startLogged) {
+      if (run.showedProgress) {
         await job.log(
-          `completed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; output: ${summarizeOutput(output)}`,
+          `completed in ${((Date.now() - run.startedAt) / 1000).toFixed(1)} s; output: ${summarizeOutput(output)}`,
         );
       }
-      meters.completed.inc();
       return result;
     } catch (thrown) {
-      const lastWrite = reporter.finish(false);
+      const lastWrite = run.finishProgress(false);
       if (lastWrite) await lastWrite;
+      const { abortCause } = run;
       const failure = classifyFailure(thrown, abortCause, connector.name);
       if (abortCause?.kind === 'shutdown' && token) {
         // Back to the queue at once, without using an attempt: another replica takes it.
@@ -256,20 +173,19 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
           throw new DelayedError();
         }
       }
-      const willRetry = await recordFailure(job, failure, logger(), deps);
+      const willRetry = await recordFailure(job, failure, run.logger, deps);
       if (webhook && !willRetry) {
         // Failed for good: added before BullMQ records the failure, like `completed`.
         await deps.webhooks?.outbox
           ?.add(webhook, 'failed', jobEnd(job, jobId, { failedReason: failureReason(failure) }))
           .catch((error: unknown) =>
-            logger().error('could not queue the job.failed webhook', { error: describeError(error) }),
+            run.logger.error('could not queue the job.failed webhook', { error: describeError(error) }),
           );
       }
       throw toBullmqError(failure);
     } finally {
-      clearTimeout(timeoutTimer);
       deps.activeJobs.delete(activeKey);
-      (succeeded ? meters.durationCompleted : meters.durationFailed).observe((Date.now() - startedAt) / 1000);
+      meter.record(succeeded, (Date.now() - run.startedAt) / 1000);
     }
   };
 }
@@ -411,85 +327,5 @@ function checkJobData(data: unknown, maxBytes: number): void {
     throw new InvalidInputError(
       `job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`,
     );
-  }
-}
-
-/**
- * The context one job's connector sees. A class rather than an object literal of closures:
- * this is built for every job, and most jobs never touch the checkpoint, the media or the
- * logger, so those are made on first use (fewer allocations per job, less GC).
- */
-class ProcessorJobContext implements JobContext {
-  private checkpointStore: RedisCheckpoint | undefined;
-  private jobOutputs: JobOutputs | undefined;
-  private jobInputs: JobInputs | undefined;
-
-  constructor(
-    private readonly job: EmpJob,
-    readonly id: string,
-    readonly data: unknown,
-    private readonly deps: ProcessorDeps,
-    private readonly reporter: ProgressReporter,
-    private readonly jobSignal: () => AbortSignal,
-    private readonly jobLogger: () => Logger,
-    /** Values saved by an earlier attempt; undefined on a first start (none can exist). */
-    private readonly savedCheckpoint: Record<string, unknown> | undefined,
-    private readonly uploadUrls: string[] | undefined,
-  ) {}
-
-  get signal(): AbortSignal {
-    return this.jobSignal();
-  }
-
-  get logger(): Logger {
-    return this.jobLogger();
-  }
-
-  // Bound (arrow fields): a connector may pass `ctx.progress` on as a callback.
-  readonly progress = (update: ProgressUpdate): void => this.reporter.report(update);
-
-  readonly log = async (line: string): Promise<void> => {
-    this.jobLogger().info(line);
-    await this.job.log(line);
-  };
-
-  get checkpoint(): JobCheckpoint {
-    return (this.checkpointStore ??= new RedisCheckpoint(
-      this.deps.redis,
-      keys.job(this.job.queueQualifiedName, this.id),
-      this.savedCheckpoint ?? {},
-    ));
-  }
-
-  get outputs(): JobOutputs {
-    return (this.jobOutputs ??= this.deps.media.outputsFor({
-      queue: this.deps.queue,
-      jobId: this.id,
-      uploadUrls: this.uploadUrls,
-      signal: this.jobSignal,
-      progress: this.progress,
-    }));
-  }
-
-  get inputs(): JobInputs {
-    return (this.jobInputs ??= this.deps.media.inputsFor(this.jobSignal));
-  }
-}
-
-/** Checkpoint values kept in one field of the BullMQ job hash. */
-class RedisCheckpoint implements JobCheckpoint {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly jobKey: string,
-    private readonly values: Record<string, unknown>,
-  ) {}
-
-  get<T = unknown>(key: string): T | undefined {
-    return this.values[key] as T | undefined;
-  }
-
-  async set(key: string, value: unknown): Promise<void> {
-    this.values[key] = value;
-    await this.redis.hset(this.jobKey, CHECKPOINT_FIELD, JSON.stringify(this.values));
   }
 }

@@ -1,7 +1,13 @@
 import type { JobProgress, ProgressUpdate } from '../connectors/types.js';
+import type { Ticking } from './ticker.js';
 
-/** Writes one progress object; the BullMQ `job.updateProgress` in production. */
-export type ProgressWriter = (progress: JobProgress) => Promise<void>;
+/** Where a {@link ProgressReporter} writes: the job's record in production. */
+export interface ProgressSink {
+  /** Writes one progress object (BullMQ `job.updateProgress`). */
+  writeProgress(progress: JobProgress): Promise<void>;
+  /** A write failed; progress is best-effort, so this only reports it. */
+  progressWriteFailed(error: unknown): void;
+}
 
 /**
  * Coalesces a connector's progress reports into few Redis writes (docs/architecture.md, "Progress"):
@@ -9,26 +15,27 @@ export type ProgressWriter = (progress: JobProgress) => Promise<void>;
  * - then at most one write per interval, the latest value winning;
  * - `progress` never goes down within an attempt;
  * - `finish()` writes a final 100 only if something was written before.
+ * It has no timer of its own: its owner calls {@link tick} (a {@link Ticker} shared by
+ * every running job), and a due report is written then.
  */
-export class ProgressReporter {
+export class ProgressReporter implements Ticking {
   /** Updated in place by reports (many); copied only when written (few). */
   private readonly latest: JobProgress;
   private dirty = false;
   private wroteAny = false;
   private lastWriteAt: number;
-  private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private closed = false;
 
   constructor(
     connector: string,
     private readonly minIntervalMs: number,
-    private readonly write: ProgressWriter,
-    private readonly onWriteError: (error: unknown) => void,
-    startPercent = 0,
+    private readonly sink: ProgressSink,
+    /** When the job started: the first interval counts from here. */
+    startedAt = Date.now(),
   ) {
-    this.latest = { progress: startPercent, status: 'running', message: '', connector };
-    this.lastWriteAt = Date.now();
+    this.latest = { progress: 0, status: 'running', message: '', connector };
+    this.lastWriteAt = startedAt;
   }
 
   /** Takes a report from the connector; cheap, synchronous, never throws. */
@@ -48,7 +55,12 @@ export class ProgressReporter {
         : next.progress;
     next.progress = Math.max(next.progress, percent);
     this.dirty = true;
-    this.schedule();
+  }
+
+  /** Writes the latest report if there is one and an interval has passed since the last write. */
+  tick(now: number): void {
+    if (this.closed || !this.dirty || now - this.lastWriteAt < this.minIntervalMs) return;
+    this.enqueueWrite(now);
   }
 
   /** The value a write would carry now. */
@@ -63,34 +75,21 @@ export class ProgressReporter {
    */
   finish(succeeded: boolean): Promise<void> | undefined {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     if (succeeded && this.wroteAny) {
       Object.assign(this.latest, { progress: 100, status: 'completed', message: 'completed' });
-      this.enqueueWrite();
+      this.enqueueWrite(Date.now());
     }
     return this.writing;
   }
 
-  private schedule(): void {
-    if (this.timer) return;
-    const wait = Math.max(0, this.lastWriteAt + this.minIntervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.closed || !this.dirty) return;
-      this.enqueueWrite();
-    }, wait);
-    this.timer.unref();
-  }
-
-  private enqueueWrite(): void {
+  private enqueueWrite(now: number): void {
     const snapshot = { ...this.latest };
     this.dirty = false;
     this.wroteAny = true;
-    this.lastWriteAt = Date.now();
+    this.lastWriteAt = now;
     // Chained so writes reach Redis in order even if one is slow.
     this.writing = (this.writing ?? Promise.resolve())
-      .then(() => this.write(snapshot))
-      .catch(this.onWriteError);
+      .then(() => this.sink.writeProgress(snapshot))
+      .catch((error: unknown) => this.sink.progressWriteFailed(error));
   }
 }

@@ -13,6 +13,7 @@ import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from '../redis/keys.js';
 import { WorkerMetrics } from './metrics.js';
 import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
+import { Ticker, tickIntervalMs } from './ticker.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
 import { readQueueDepths } from '../redis/queue-depth.js';
 import { bullmqTelemetry } from '../telemetry/index.js';
@@ -65,6 +66,8 @@ export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
   private readonly activeJobs = new Map<string, ActiveJob>();
+  /** Every running job's timeout and progress flushes, on one timer. */
+  private readonly ticker: Ticker;
   /** Cancel requests for jobs not running here: a job fetched later is stopped before any work. */
   private readonly cancels = new CancelMemory();
   private redis: RedisClient | undefined;
@@ -82,7 +85,9 @@ export class WorkerRuntime {
     private readonly config: AppConfig,
     private readonly logger: Logger,
     private readonly registry: Readonly<Record<string, RegisteredConnector>> = connectorRegistry,
-  ) {}
+  ) {
+    this.ticker = new Ticker(tickIntervalMs(config.progressMinIntervalMs), () => this.activeJobs.values());
+  }
 
   /** Checks Redis, starts every connector's worker and the side services. */
   async start(): Promise<void> {
@@ -93,6 +98,7 @@ export class WorkerRuntime {
       this.logger.warn('redis connection error', { error: error.message }),
     );
     this.startWebhooks(this.redis);
+    this.ticker.start();
 
     this.media = await Media.create(this.config.media);
     this.logger.info(`output store: ${this.media.describe()}`);
@@ -372,6 +378,7 @@ export class WorkerRuntime {
       }
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.ticker.stop();
     // After the jobs: their deliveries are in Redis already; an unsent one waits for any replica.
     await this.deliveryWorker?.close();
     await this.outbox?.close();

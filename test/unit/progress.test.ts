@@ -1,16 +1,27 @@
 import { describe, expect, jest, test } from '@jest/globals';
-import { ProgressReporter } from '../../src/worker/progress.js';
+import { ProgressReporter, type ProgressSink } from '../../src/worker/progress.js';
+import { Ticker, tickIntervalMs } from '../../src/worker/ticker.js';
 import type { JobProgress } from '../../src/connectors/types.js';
 
-function recorder(): { writes: JobProgress[]; write: (p: JobProgress) => Promise<void> } {
+function recorder(): { writes: JobProgress[]; write: ProgressSink } {
   const writes: JobProgress[] = [];
-  return { writes, write: async p => void writes.push(p) };
+  return {
+    writes,
+    write: { writeProgress: async p => void writes.push(p), progressWriteFailed: () => undefined },
+  };
+}
+
+/** A reporter ticked as the processor ticks its jobs (call under fake timers). */
+function tickedReporter(connector: string, minIntervalMs: number, sink: ProgressSink): ProgressReporter {
+  const reporter = new ProgressReporter(connector, minIntervalMs, sink);
+  new Ticker(tickIntervalMs(minIntervalMs), () => [reporter]).start();
+  return reporter;
 }
 
 describe('ProgressReporter', () => {
   test('a job that finishes within the first interval writes nothing at all', async () => {
     const { writes, write } = recorder();
-    const reporter = new ProgressReporter('simulation', 10_000, write, () => undefined);
+    const reporter = new ProgressReporter('simulation', 10_000, write);
     for (let i = 1; i <= 100; i++) reporter.report({ progress: i });
     await reporter.finish(true);
     expect(writes).toEqual([]);
@@ -20,7 +31,7 @@ describe('ProgressReporter', () => {
     jest.useFakeTimers();
     try {
       const { writes, write } = recorder();
-      const reporter = new ProgressReporter('simulation', 100, write, () => undefined);
+      const reporter = tickedReporter('simulation', 100, write);
       for (let i = 0; i < 1000; i++) {
         reporter.report({ progress: i / 10, message: `report ${i}` });
         if (i % 100 === 99) await jest.advanceTimersByTimeAsync(20);
@@ -45,7 +56,7 @@ describe('ProgressReporter', () => {
     jest.useFakeTimers();
     try {
       const { writes, write } = recorder();
-      const reporter = new ProgressReporter('x', 10, write, () => undefined);
+      const reporter = tickedReporter('x', 10, write);
       const values = [5.7, 50, 20, 150, -3, 99.9];
       for (const value of values) {
         reporter.report({ progress: value });
@@ -64,7 +75,7 @@ describe('ProgressReporter', () => {
     jest.useFakeTimers();
     try {
       const { writes, write } = recorder();
-      const reporter = new ProgressReporter('x', 10, write, () => undefined);
+      const reporter = tickedReporter('x', 10, write);
       reporter.report({ progress: 40 });
       await jest.advanceTimersByTimeAsync(20);
       await reporter.finish(false);
@@ -75,12 +86,7 @@ describe('ProgressReporter', () => {
   });
 
   test('every field of a report reaches the written object', () => {
-    const reporter = new ProgressReporter(
-      'comfyui',
-      10_000,
-      async () => undefined,
-      () => undefined,
-    );
+    const reporter = new ProgressReporter('comfyui', 10_000, recorder().write);
     const update = {
       progress: 42,
       status: 'sampling',
