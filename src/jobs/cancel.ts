@@ -120,6 +120,11 @@ export class CancelMemory {
 
   constructor(private readonly ttlMs = CANCEL_MARKER_TTL_S * 1000) {}
 
+  /** How many requests are remembered. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   remember(key: string, reason: string, at = Date.now()): void {
     this.entries.delete(key);
     this.entries.set(key, { reason, at });

@@ -47,7 +47,7 @@ export interface JobRunDeps {
   media: Media;
 }
 
-/** The key of a job in the runtime's map of active jobs. */
+/** How cancel requests remembered before their job runs are keyed: `<queue>:<id>`. */
 export function activeJobKey(queue: string, jobId: string): string {
   return `${queue}:${jobId}`;
 }

@@ -24,9 +24,11 @@ import {
 } from '../webhooks/job-webhook.js';
 import { traceJob, tracingActive } from '../telemetry/index.js';
 import { describeError, errorLogFields } from '../logging/errors.js';
-import { JobRun, activeJobKey, type ActiveJob, type EmpJob, type JobRunDeps } from './job-run.js';
+import { JobRun, type EmpJob, type JobRunDeps } from './job-run.js';
+import type { ActiveJobs } from './active-jobs.js';
 
 export { activeJobKey, type ActiveJob, type EmpJob } from './job-run.js';
+export { ActiveJobs } from './active-jobs.js';
 
 /** What the processor of one connector needs. */
 export interface ProcessorDeps extends JobRunDeps {
@@ -34,19 +36,19 @@ export interface ProcessorDeps extends JobRunDeps {
   maxDataBytes: number;
   metrics: WorkerMetrics;
   /**
-   * Jobs running now, keyed `<queue>:<id>`; the processor adds and removes its own, and the
-   * runtime ticks them for timeouts and progress (src/worker/ticker.ts).
+   * Jobs running now; the processor adds and removes its own, and the runtime ticks them for
+   * timeouts and progress (src/worker/ticker.ts).
    */
-  activeJobs: Map<string, ActiveJob>;
+  activeJobs: ActiveJobs;
   /** Whether the service passed its last health check. */
   isServiceHealthy: () => boolean;
   /** Checks the service's health now (pausing the queue on this worker when it fails); resolves with whether it is healthy. */
   recheckService: () => Promise<boolean>;
   /**
-   * A cancel request heard for this job (by its {@link activeJobKey}) before it ran here:
-   * it was waiting, or being fetched when the request came. The reason, taken once, from memory.
+   * A cancel request heard for this job before it ran here: it was waiting, or being
+   * fetched when the request came. The reason, taken once, from memory.
    */
-  takeEarlyCancel?: (activeKey: string) => string | undefined;
+  takeEarlyCancel?: (queue: string, jobId: string) => string | undefined;
   /** Completion webhooks; absent when WEBHOOK_SECRET is empty (then a job's `webhook` fails it). */
   webhooks?: { config: WebhookConfig; outbox: WebhookOutbox | undefined };
   /**
@@ -83,13 +85,12 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    const activeKey = activeJobKey(deps.queue, jobId);
     const run = new JobRun(job, jobId, deps);
     // Also what the runtime's ticker walks for timeouts and progress (no timer per job).
-    deps.activeJobs.set(activeKey, run);
+    deps.activeJobs.add(run);
     // A cancel for a job not active yet (waiting, or being fetched when it was published) was
     // kept by the runtime, so it is read from memory here instead of a Redis call per job.
-    const earlyCancel = deps.takeEarlyCancel?.(activeKey);
+    const earlyCancel = deps.takeEarlyCancel?.(deps.queue, jobId);
     if (earlyCancel !== undefined) run.abort({ kind: 'cancel', reason: earlyCancel });
 
     let succeeded = false;
@@ -184,7 +185,7 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       throw toBullmqError(failure);
     } finally {
-      deps.activeJobs.delete(activeKey);
+      deps.activeJobs.delete(run);
       meter.record(succeeded, (Date.now() - run.startedAt) / 1000);
     }
   };
@@ -322,7 +323,10 @@ function checkJobData(data: unknown, maxBytes: number): void {
       `job data is too deeply nested (more than ${MAX_JSON_DEPTH} levels of arrays or objects)`,
     );
   }
-  const size = Buffer.byteLength(JSON.stringify(data ?? null));
+  const text = JSON.stringify(data ?? null);
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short text needs no byte count.
+  if (text.length * 3 <= maxBytes) return;
+  const size = Buffer.byteLength(text);
   if (size > maxBytes) {
     throw new InvalidInputError(
       `job data is ${size} bytes, more than the ${maxBytes} allowed (WORKER_MAX_JOB_DATA_BYTES)`,

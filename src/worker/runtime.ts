@@ -12,7 +12,7 @@ import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from '../redis/keys.js';
 import { WorkerMetrics } from './metrics.js';
-import { activeJobKey, createProcessor, type ActiveJob } from './processor.js';
+import { ActiveJobs, activeJobKey, createProcessor } from './processor.js';
 import { Ticker, tickIntervalMs } from './ticker.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
 import { readQueueDepths } from '../redis/queue-depth.js';
@@ -65,7 +65,7 @@ export interface HeartbeatRecord {
 export class WorkerRuntime {
   readonly metrics = new WorkerMetrics();
   private readonly runtimes = new Map<string, ConnectorRuntime>();
-  private readonly activeJobs = new Map<string, ActiveJob>();
+  private readonly activeJobs = new ActiveJobs();
   /** Every running job's timeout and progress flushes, on one timer. */
   private readonly ticker: Ticker;
   /** Cancel requests for jobs not running here: a job fetched later is stopped before any work. */
@@ -199,7 +199,9 @@ export class WorkerRuntime {
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
       media,
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
-      takeEarlyCancel: key => this.cancels.take(key),
+      // The key is built only when some cancel is remembered (rarely): this runs for every job.
+      takeEarlyCancel: (queue, jobId) =>
+        this.cancels.size === 0 ? undefined : this.cancels.take(activeJobKey(queue, jobId)),
       webhooks: { config: this.config.webhooks, outbox: this.outbox },
       ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
     });
@@ -226,7 +228,7 @@ export class WorkerRuntime {
     worker.on('lockRenewalFailed', jobIds => {
       for (const jobId of jobIds) {
         logger.warn('lost the lock of a job; stopping it (another worker will take it)', { jobId });
-        this.activeJobs.get(activeJobKey(config.jobType, jobId))?.abort({ kind: 'lock-lost' });
+        this.activeJobs.get(config.jobType, jobId)?.abort({ kind: 'lock-lost' });
       }
     });
     const gate = new HealthGate(connector, worker, this.config.healthCheckInterval * 1000, logger, state => {
@@ -290,7 +292,7 @@ export class WorkerRuntime {
       return;
     }
     const key = activeJobKey(String(request.queue), String(request.jobId));
-    const job = this.activeJobs.get(key);
+    const job = this.activeJobs.get(String(request.queue), String(request.jobId));
     if (!job) {
       // Waiting, or being fetched by this process right now: its processor looks here first.
       this.cancels.remember(key, String(request.reason ?? ''));

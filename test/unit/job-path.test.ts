@@ -1,6 +1,7 @@
 import { describe, expect, jest, test } from '@jest/globals';
 import { Ticker, tickIntervalMs, type Ticking } from '../../src/worker/ticker.js';
 import { WorkerMetrics } from '../../src/worker/metrics.js';
+import { ActiveJobs, type ActiveJob } from '../../src/worker/processor.js';
 
 describe('Ticker', () => {
   test('ticks the members its owner holds at each interval, with the time, and not after stop()', async () => {
@@ -63,5 +64,31 @@ describe('JobMeter', () => {
     expect(await metrics.registry.metrics()).toMatch(
       /emp_jobs_completed_total\{connector="simulation"\} 301\n/,
     );
+  });
+});
+
+describe('ActiveJobs', () => {
+  const job = (queue: string, id: string): ActiveJob => ({
+    queue,
+    id,
+    connector: 'simulation',
+    startedAt: 0,
+    abort: () => undefined,
+    tick: () => undefined,
+  });
+
+  test('finds a running job by queue and id, and forgets it once removed, whatever the order', () => {
+    const active = new ActiveJobs();
+    const jobs = [job('a', '1'), job('a', '2'), job('b', '1'), job('a', '3')];
+    for (const each of jobs) active.add(each);
+    expect(active.get('b', '1')).toBe(jobs[2]);
+    expect(active.get('c', '1')).toBeUndefined();
+    active.delete(jobs[0] as ActiveJob);
+    active.delete(jobs[0] as ActiveJob);
+    active.delete(jobs[2] as ActiveJob);
+    expect(active.size).toBe(2);
+    expect(active.get('a', '1')).toBeUndefined();
+    expect(active.get('b', '1')).toBeUndefined();
+    expect([...active.values()].map(each => `${each.queue}:${each.id}`).sort()).toEqual(['a:2', 'a:3']);
   });
 });
