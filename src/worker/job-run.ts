@@ -160,7 +160,7 @@ export class JobRun implements JobContext, ActiveJob, Ticking, ProgressSink {
     return (this.jobInputs ??= this.deps.media.inputsFor(() => this.signal));
   }
 
-  /** Called by the processor's ticker: the timeout, then a due progress write. */
+  /** Called by the runtime's ticker: the timeout, then a due progress write. */
   tick(now: number): void {
     if (now >= this.deadline) this.abort({ kind: 'timeout', seconds: this.deps.timeoutSeconds });
     this.reporter?.tick(now);
