@@ -10,12 +10,12 @@
  * Env: BENCH_JOBS (default 10000), BENCH_LATENCY_MS (50), BENCH_CONCURRENCY (100),
  * BENCH_A1111_JOBS (100), BENCH_IMAGE_BYTES (4 MB), REDIS_URL.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import {
   cleanup,
+  cpuSecondsOf,
   freePort,
   mb,
   metric,
@@ -34,13 +34,6 @@ const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 100);
 const A1111_JOBS = Number(process.env.BENCH_A1111_JOBS ?? 100);
 const IMAGE_BYTES = Number(process.env.BENCH_IMAGE_BYTES ?? 4 * 1024 * 1024);
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSecondsOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / 100;
-}
 
 async function waitForCompleted(queue: Queue, total: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -13,7 +13,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import { MetricsTime, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deletePrefix } from '../test/helpers/redis.js';
 import { median } from './stats.js';
+import { cpuSecondsOf, rssOf } from './worker-process.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,8 +33,6 @@ const JOBS: Record<number, number> = {
 const WARMUP_JOBS = Number(process.env.BENCH_WARMUP ?? 2_000);
 /** How long Redis's background CPU rate is sampled before each run. */
 const IDLE_SAMPLE_MS = 500;
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux). */
-const CLOCK_TICKS = 100;
 
 /** emp-worker's removal policy and metrics, as raw BullMQ worker options. */
 const EMP_REMOVAL = { removeOnComplete: { age: 86_400, count: 1000 }, removeOnFail: { age: 604_800 } };
@@ -153,14 +151,6 @@ function startConsumer(consumer: Consumer, prefix: string, concurrency: number):
   );
 }
 
-/** CPU seconds (user + system) a process has used. */
-function processCpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which may contain spaces: utime and stime are 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
 /** CPU seconds Redis has used (user + system, all threads). */
 async function redisCpuSeconds(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
@@ -190,11 +180,11 @@ async function measure(consumer: Consumer, concurrency: number, jobs: number, re
     await new Promise(resolve => setTimeout(resolve, IDLE_SAMPLE_MS));
     const redisBefore = await redisCpuSeconds(redis);
     const backgroundRate = (redisBefore - idleBefore) / ((performance.now() - idleStarted) / 1000);
-    const workerBefore = processCpuSeconds(pid);
+    const workerBefore = cpuSecondsOf(pid);
     const started = performance.now();
     await runJobs(consumer, queue, jobs);
     const seconds = (performance.now() - started) / 1000;
-    const workerCpu = processCpuSeconds(pid) - workerBefore;
+    const workerCpu = cpuSecondsOf(pid) - workerBefore;
     const redisCpu = Math.max(0, (await redisCpuSeconds(redis)) - redisBefore - backgroundRate * seconds);
     return {
       jobsPerSecond: jobs / seconds,
@@ -227,12 +217,6 @@ async function runJobs(consumer: Consumer, queue: Queue, jobs: number): Promise<
   }
 }
 
-function rssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
 /** RSS of an idle worker, and with 1,000 simulation jobs running at once. */
 async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }> {
   const prefix = `bench-rss-${randomUUID().slice(0, 6)}`;
@@ -242,7 +226,7 @@ async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }>
     await child.ready;
     await new Promise(resolve => setTimeout(resolve, 2000));
     const pid = child.process.pid ?? 0;
-    const idle = rssMiB(pid);
+    const idle = rssOf(pid) / 2 ** 20;
     await queue.addBulk(
       Array.from({ length: 1000 }, (_, i) => ({
         name: 'simulation',
@@ -251,7 +235,7 @@ async function memory(redis: Redis): Promise<{ idle: number; inFlight: number }>
     );
     while ((await queue.getActiveCount()) < 1000) await new Promise(resolve => setTimeout(resolve, 50));
     await new Promise(resolve => setTimeout(resolve, 3000));
-    const inFlight = rssMiB(pid);
+    const inFlight = rssOf(pid) / 2 ** 20;
     return { idle, inFlight };
   } finally {
     child.process.kill('SIGKILL');

@@ -13,6 +13,7 @@ import { Queue, type Job } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { startThrowawayRedis } from '../test/helpers/processes.js';
 import { startCluster, startSentinelGroup } from '../test/helpers/redis-topologies.js';
+import { median } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -121,11 +122,6 @@ async function failoverPause(): Promise<number> {
     producer.disconnect();
     await group.stop();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 async function main(): Promise<void> {

@@ -12,13 +12,13 @@ export function isPlainObject(value: unknown): value is JsonObject {
 }
 
 /**
- * A shallow copy of `data` without `key`. Own keys only, written with defineProperty so a
+ * A shallow copy of `data` without `omitted`. Own keys only, written with defineProperty so a
  * `"__proto__"` key of hostile data stays a plain key instead of setting the prototype.
  */
-export function withoutKey(data: JsonObject, key: string): JsonObject {
+export function withoutKeys(data: JsonObject, omitted: readonly string[]): JsonObject {
   const rest: JsonObject = {};
   for (const name of Object.keys(data)) {
-    if (name !== key) {
+    if (!omitted.includes(name)) {
       Object.defineProperty(rest, name, {
         value: data[name],
         enumerable: true,

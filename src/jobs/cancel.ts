@@ -116,16 +116,30 @@ const MAX_REMEMBERED = 100_000;
  * here, in memory, so cancelling a waiting job costs the other jobs no Redis call.
  */
 export class CancelMemory {
+  /** Keyed `<queue>:<id>`, the tail of the job's cancel marker key. */
   private readonly entries = new Map<string, { reason: string; at: number }>();
 
   constructor(private readonly ttlMs = CANCEL_MARKER_TTL_S * 1000) {}
 
-  /** How many requests are remembered. */
-  get size(): number {
-    return this.entries.size;
+  remember(queue: string, jobId: string, reason: string, at = Date.now()): void {
+    this.rememberKey(`${queue}:${jobId}`, reason, at);
   }
 
-  remember(key: string, reason: string, at = Date.now()): void {
+  /**
+   * The reason a job was cancelled with, once (undefined when it was not, or too long ago).
+   * Asked for every job a worker starts: with nothing remembered (the usual case) it
+   * answers without building the key.
+   */
+  take(queue: string, jobId: string): string | undefined {
+    if (this.entries.size === 0) return undefined;
+    const key = `${queue}:${jobId}`;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    return Date.now() - entry.at <= this.ttlMs ? entry.reason : undefined;
+  }
+
+  private rememberKey(key: string, reason: string, at: number): void {
     this.entries.delete(key);
     this.entries.set(key, { reason, at });
     // Insertion order is age order: drop from the front while too old or too many.
@@ -133,15 +147,6 @@ export class CancelMemory {
       if (this.entries.size <= MAX_REMEMBERED && Date.now() - entry.at <= this.ttlMs) break;
       this.entries.delete(oldest);
     }
-  }
-
-  /** The reason a job was cancelled with, once (undefined when it was not, or too long ago). */
-  take(key: string): string | undefined {
-    if (this.entries.size === 0) return undefined;
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    return Date.now() - entry.at <= this.ttlMs ? entry.reason : undefined;
   }
 
   /** Loads the markers already in Redis (a worker started after the request was published). */
@@ -156,7 +161,7 @@ export class CancelMemory {
     for (const { key, reason, ttl } of entries) {
       if (reason === null || ttl < 0) continue;
       // Aged so that it is forgotten when its marker expires.
-      this.remember(key.slice(head.length), reason, Date.now() - (this.ttlMs - ttl));
+      this.rememberKey(key.slice(head.length), reason, Date.now() - (this.ttlMs - ttl));
       loaded++;
     }
     return loaded;

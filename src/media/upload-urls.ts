@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../core/errors.js';
-import { describeType, isPlainObject, withoutKey } from '../core/validate.js';
+import { describeType } from '../core/validate.js';
 import { checkUrl, UrlRefusedError, type UrlGuardOptions } from '../net/url-guard.js';
 
 /** The job-data field holding per-job presigned PUT URLs. */
@@ -7,22 +7,6 @@ export const UPLOAD_URLS_FIELD = 'upload_urls';
 
 /** Most upload URLs one job may bring (a typo guard far above real jobs). */
 export const MAX_UPLOAD_URLS = 1000;
-
-/**
- * Splits `upload_urls` off the job data: the URLs (checked: a list of http(s) URLs that
- * pass the SSRF guard's address check) and the data the connector sees, without the field.
- * Data without the field is returned as it is.
- */
-export function takeUploadUrls(
-  data: unknown,
-  guard: UrlGuardOptions,
-): { data: unknown; uploadUrls: string[] | undefined } {
-  if (!isPlainObject(data) || !Object.hasOwn(data, UPLOAD_URLS_FIELD)) return { data, uploadUrls: undefined };
-  return {
-    data: withoutKey(data, UPLOAD_URLS_FIELD),
-    uploadUrls: parseUploadUrls(data[UPLOAD_URLS_FIELD], guard),
-  };
-}
 
 /** Checks an `upload_urls` value; errors name the field and the entry. */
 export function parseUploadUrls(value: unknown, guard: UrlGuardOptions): string[] {

@@ -1,5 +1,5 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import got, { RequestError, type Request, type PlainResponse } from 'got';
+import got, { type Request, type PlainResponse } from 'got';
 import { abortReason } from '../core/abort.js';
 import {
   ConnectorError,
@@ -7,6 +7,7 @@ import {
   ServiceTimeoutError,
   ServiceUnavailableError,
 } from '../core/errors.js';
+import { requestFailure } from './request-failure.js';
 import { checkUrl, guardedLookup, redactUrl, UrlRefusedError, type UrlGuardOptions } from './url-guard.js';
 
 /** Options of {@link fetchUrl}. */
@@ -131,20 +132,13 @@ function classify(error: unknown, url: URL, options: FetchOptions): Error {
   if (error instanceof ConnectorError) return error;
   if (options.signal?.aborted) return abortReason(options.signal);
   const where = `${options.what}: ${redactUrl(url.href)}`;
-  const cause = error instanceof RequestError ? (error.cause ?? error) : error;
-  if (
-    cause instanceof UrlRefusedError ||
-    (error instanceof RequestError && error.code === 'ERR_URL_REFUSED')
-  ) {
-    const reason = cause instanceof UrlRefusedError ? cause.reason : 'a private address';
-    return new InvalidInputError(`${where} is refused: ${reason}`);
-  }
-  if (error instanceof RequestError && error.code === 'ETIMEDOUT') {
+  const { refusedBecause, code } = requestFailure(error);
+  if (refusedBecause !== undefined) return new InvalidInputError(`${where} is refused: ${refusedBecause}`);
+  if (code === 'ETIMEDOUT') {
     return new ServiceTimeoutError(`${where} did not finish within ${options.timeoutMs} ms`, {
       cause: error,
     });
   }
-  const code = error instanceof RequestError ? (error.code ?? error.message) : String(error);
   return new ServiceUnavailableError(`${where} could not be fetched (${code})`, { cause: error });
 }
 

@@ -1,7 +1,7 @@
 import { createLogger } from '../logging/logger.js';
 import type { JobCheckpoint, JobContext, ProgressUpdate } from '../connectors/types.js';
 import type { Media } from '../media/media.js';
-import { takeUploadUrls } from '../media/upload-urls.js';
+import { takeWorkerFields } from '../jobs/worker-fields.js';
 
 /** A JobContext for calling a connector directly (tests, the contract suite), recording what it reports. */
 export interface RecordingContext extends JobContext {
@@ -25,8 +25,8 @@ export interface RecordingContextOptions {
 /** Builds a context with an optional checkpoint from an "earlier attempt" and an abort signal. */
 export function recordingContext(data: unknown, options: RecordingContextOptions): RecordingContext {
   const media = options.media;
-  // As the processor does: `upload_urls` is taken off the data before the connector sees it.
-  const { data: connectorData, uploadUrls } = takeUploadUrls(data, media.guard);
+  // As the processor does: the worker's fields (`upload_urls`, `webhook`) are taken off the data.
+  const { data: connectorData, uploadUrls } = takeWorkerFields(data, media.guard);
   const saved: Record<string, unknown> = { ...options.checkpoint };
   const progressSeen: ProgressUpdate[] = [];
   const logLines: string[] = [];

@@ -2,12 +2,13 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import got, { RequestError } from 'got';
+import got from 'got';
 import type { RedisClient } from '../redis/connection.js';
 import type { Logger } from 'winston';
 import type { WebhookConfig } from '../config/schema.js';
 import { describeError } from '../logging/errors.js';
-import { UrlRefusedError, checkUrl, guardedLookup, redactUrl } from '../net/url-guard.js';
+import { requestFailure } from '../net/request-failure.js';
+import { checkUrl, guardedLookup, redactUrl } from '../net/url-guard.js';
 import type { JobWebhook, WebhookEvent } from './job-webhook.js';
 
 /**
@@ -230,14 +231,8 @@ export function createDeliveryWorker(options: {
           status = seenStatus;
         }
       } catch (error) {
-        const refused = error instanceof RequestError && error.cause instanceof UrlRefusedError;
-        const detail =
-          error instanceof RequestError
-            ? (error.code ?? error.message)
-            : error instanceof Error
-              ? error.message
-              : '';
-        if (refused) {
+        const { refusedBecause, code: detail } = requestFailure(error);
+        if (refusedBecause !== undefined) {
           logger.warn('webhook host resolves to a private address; not delivering', {
             webhookId,
             url: where,

@@ -3,7 +3,6 @@ import type { WebhookConfig } from '../config/schema.js';
 import { InvalidInputError } from '../core/errors.js';
 import { UrlRefusedError, resolvePublicUrl } from '../net/url-guard.js';
 import { payloadSchema } from '../core/schema.js';
-import { withoutKey } from '../core/validate.js';
 
 /** Longest webhook URL accepted (2 KB). */
 export const MAX_WEBHOOK_URL_LENGTH = 2048;
@@ -41,14 +40,14 @@ export interface JobWebhook {
 
 const jobWebhookSchema = payloadSchema(z.object({ webhook: webhookField }));
 
+/** The job-data field naming a job's own completion webhook. */
+export const WEBHOOK_FIELD = 'webhook';
+
 /** True when job data carries its own `webhook` field (an own key of a plain object). */
 export function hasWebhookField(data: unknown): data is Record<string, unknown> & { webhook: unknown } {
-  return typeof data === 'object' && data !== null && !Array.isArray(data) && Object.hasOwn(data, 'webhook');
-}
-
-/** Job data without its `webhook` field (see {@link withoutKey}). */
-export function withoutWebhook(data: Record<string, unknown>): Record<string, unknown> {
-  return withoutKey(data, 'webhook');
+  return (
+    typeof data === 'object' && data !== null && !Array.isArray(data) && Object.hasOwn(data, WEBHOOK_FIELD)
+  );
 }
 
 /**

@@ -47,11 +47,6 @@ export interface JobRunDeps {
   media: Media;
 }
 
-/** How cancel requests remembered before their job runs are keyed: `<queue>:<id>`. */
-export function activeJobKey(queue: string, jobId: string): string {
-  return `${queue}:${jobId}`;
-}
-
 /**
  * One attempt of one job on this worker: its abort state, its deadline, its progress, and
  * the context its connector sees. One object does all of it because one is built for every
@@ -64,8 +59,7 @@ export class JobRun implements JobContext, ActiveJob, Ticking, ProgressSink {
   readonly queue: string;
   readonly connector: string;
   readonly startedAt = Date.now();
-  /** Why the job was aborted; undefined while it has not been. */
-  abortCause: AbortCause | undefined;
+  private cause: AbortCause | undefined;
   private readonly deadline: number;
   private controller: AbortController | undefined;
   private jobLogger: Logger | undefined;
@@ -116,9 +110,14 @@ export class JobRun implements JobContext, ActiveJob, Ticking, ProgressSink {
     this.controller?.signal.throwIfAborted();
   }
 
+  /** Why the job was aborted; undefined while it has not been. */
+  get abortCause(): AbortCause | undefined {
+    return this.cause;
+  }
+
   abort(cause: AbortCause): void {
-    if (this.abortCause) return;
-    this.abortCause = cause;
+    if (this.cause) return;
+    this.cause = cause;
     (this.controller ??= new AbortController()).abort(new JobAbortError(cause));
   }
 

@@ -9,14 +9,13 @@ const DURATION_BATCH = 256;
 
 /**
  * Counts one connector's finished jobs for /metrics with plain arithmetic on the job path.
- * prom-client's `inc`/`observe` validate and hash their labels on every call; here jobs
- * only bump a tally and append a duration, and the tallies reach prom-client in batches
- * and whenever /metrics is scraped (so a scrape is always exact).
+ * prom-client's `inc`/`observe` validate and hash their labels on every call; here a job
+ * only appends its duration and outcome, and these reach prom-client in batches and
+ * whenever /metrics is scraped (so a scrape is always exact).
  */
 export class JobMeter {
-  private completedCount = 0;
   private readonly durations = new Float64Array(DURATION_BATCH);
-  private readonly outcomes = new Uint8Array(DURATION_BATCH);
+  private readonly succeeded = new Uint8Array(DURATION_BATCH);
   private held = 0;
 
   constructor(
@@ -27,19 +26,24 @@ export class JobMeter {
 
   /** A job attempt ended after `seconds`. */
   record(succeeded: boolean, seconds: number): void {
-    if (succeeded) this.completedCount++;
     this.durations[this.held] = seconds;
-    this.outcomes[this.held] = succeeded ? 1 : 0;
+    this.succeeded[this.held] = succeeded ? 1 : 0;
     if (++this.held === DURATION_BATCH) this.flush();
   }
 
   /** Hands what is held to prom-client. */
   flush(): void {
-    if (this.completedCount > 0) this.completedCounter.inc(this.completedCount);
-    this.completedCount = 0;
+    let completed = 0;
     for (let i = 0; i < this.held; i++) {
-      (this.outcomes[i] === 1 ? this.durationCompleted : this.durationFailed).observe(this.durations[i] ?? 0);
+      const seconds = this.durations[i] ?? 0;
+      if (this.succeeded[i] === 1) {
+        completed++;
+        this.durationCompleted.observe(seconds);
+      } else {
+        this.durationFailed.observe(seconds);
+      }
     }
+    if (completed > 0) this.completedCounter.inc(completed);
     this.held = 0;
   }
 }

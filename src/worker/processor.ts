@@ -12,22 +12,17 @@ import type { JobResult } from '../connectors/types.js';
 import { MAX_JSON_DEPTH, nestingExceeds } from '../json/depth.js';
 import { classifyFailure, failureReason, toBullmqError } from './failure.js';
 import { CHECKPOINT_FIELD, keys } from '../redis/keys.js';
-import { takeUploadUrls } from '../media/upload-urls.js';
+import { takeWorkerFields } from '../jobs/worker-fields.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { WebhookConfig } from '../config/schema.js';
 import type { WebhookOutbox } from '../webhooks/delivery.js';
-import {
-  hasWebhookField,
-  resolveJobWebhook,
-  withoutWebhook,
-  type JobWebhook,
-} from '../webhooks/job-webhook.js';
+import { hasWebhookField, resolveJobWebhook, type JobWebhook } from '../webhooks/job-webhook.js';
 import { traceJob, tracingActive } from '../telemetry/index.js';
 import { describeError, errorLogFields } from '../logging/errors.js';
 import { JobRun, type EmpJob, type JobRunDeps } from './job-run.js';
 import type { ActiveJobs } from './active-jobs.js';
 
-export { activeJobKey, type ActiveJob, type EmpJob } from './job-run.js';
+export type { ActiveJob, EmpJob } from './job-run.js';
 export { ActiveJobs } from './active-jobs.js';
 
 /** What the processor of one connector needs. */
@@ -111,13 +106,8 @@ export function createProcessor(deps: ProcessorDeps): Processor<unknown, JobResu
       }
       run.throwIfAborted();
       // Checked before any work: a bad upload URL must not cost a GPU run.
-      const { data: withoutUploads, uploadUrls } = takeUploadUrls(job.data, deps.media.guard);
-      // The connector sees neither field: they are the worker's, not the service's.
-      run.prepare(
-        hasWebhookField(withoutUploads) ? withoutWebhook(withoutUploads) : withoutUploads,
-        uploadUrls,
-        checkpoint,
-      );
+      const { data, uploadUrls } = takeWorkerFields(job.data, deps.media.guard);
+      run.prepare(data, uploadUrls, checkpoint);
       const output = await (tracingActive()
         ? traceJob(connector.name, deps.queue, jobId, () => connector.process(run))
         : connector.process(run));

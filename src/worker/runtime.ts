@@ -12,7 +12,7 @@ import { HealthGate } from './health-gate.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { keys, type CancelRequest } from '../redis/keys.js';
 import { WorkerMetrics } from './metrics.js';
-import { ActiveJobs, activeJobKey, createProcessor } from './processor.js';
+import { ActiveJobs, createProcessor } from './processor.js';
 import { Ticker, tickIntervalMs } from './ticker.js';
 import { checkRedis, createWorkerRedis, type RedisClient } from '../redis/connection.js';
 import { readQueueDepths } from '../redis/queue-depth.js';
@@ -199,9 +199,7 @@ export class WorkerRuntime {
       isServiceHealthy: () => this.runtimes.get(name)?.gate.state.healthy ?? false,
       media,
       recheckService: () => this.runtimes.get(name)?.gate.recheck() ?? Promise.resolve(false),
-      // The key is built only when some cancel is remembered (rarely): this runs for every job.
-      takeEarlyCancel: (queue, jobId) =>
-        this.cancels.size === 0 ? undefined : this.cancels.take(activeJobKey(queue, jobId)),
+      takeEarlyCancel: (queue, jobId) => this.cancels.take(queue, jobId),
       webhooks: { config: this.config.webhooks, outbox: this.outbox },
       ...(limiter ? { rateLimitQueue: (ms: number) => readOnlyQueue.rateLimit(ms) } : {}),
     });
@@ -291,11 +289,12 @@ export class WorkerRuntime {
       this.logger.warn('ignoring an unreadable cancel request');
       return;
     }
-    const key = activeJobKey(String(request.queue), String(request.jobId));
-    const job = this.activeJobs.get(String(request.queue), String(request.jobId));
+    const queue = String(request.queue);
+    const jobId = String(request.jobId);
+    const job = this.activeJobs.get(queue, jobId);
     if (!job) {
       // Waiting, or being fetched by this process right now: its processor looks here first.
-      this.cancels.remember(key, String(request.reason ?? ''));
+      this.cancels.remember(queue, jobId, String(request.reason ?? ''));
       return;
     }
     this.logger.info('cancelling job on request', { queue: request.queue, jobId: request.jobId });

@@ -263,35 +263,36 @@ describe('store 4xx', () => {
     await fake.close();
   });
 
-  test('S3 access denied (unknown key): fails without retry naming the bucket, no secret anywhere', async () => {
-    const harness = await startRuntime(comfyEnv(fake, { ...s3.env, OUTPUT_S3_ACCESS_KEY_ID: 'unknown-key' }));
+  /** Runs a two-output job against a store that refuses it: one attempt, `reason`, `secret` nowhere. */
+  async function expectStoreRejected(
+    env: Record<string, string>,
+    reason: RegExp,
+    secret: string,
+  ): Promise<void> {
+    const harness = await startRuntime(comfyEnv(fake, env));
     try {
       const job = await harness.run('comfyui', { prompt: twoOutputs }, { attempts: 3 });
-      await expectUnretried(
-        job,
-        /^ERR_SERVICE_REJECTED: output store bucket "emp-outputs": HTTP 403 InvalidAccessKeyId/,
-      );
+      await expectUnretried(job, reason);
       const logs = JSON.stringify(await harness.queue('comfyui').getJobLogs(job.id ?? ''));
-      expect(logs + (job.failedReason ?? '')).not.toContain(S3_SECRET);
+      expect(logs + (job.failedReason ?? '')).not.toContain(secret);
     } finally {
       await harness.close();
     }
+  }
+
+  test('S3 access denied (unknown key): fails without retry naming the bucket, no secret anywhere', async () => {
+    await expectStoreRejected(
+      { ...s3.env, OUTPUT_S3_ACCESS_KEY_ID: 'unknown-key' },
+      /^ERR_SERVICE_REJECTED: output store bucket "emp-outputs": HTTP 403 InvalidAccessKeyId/,
+      S3_SECRET,
+    );
   });
 
   test('Azure container that does not exist: fails without retry naming the container, no key anywhere', async () => {
-    const harness = await startRuntime(
-      comfyEnv(fake, { ...azure.env, OUTPUT_AZURE_CONTAINER: 'no-such-container' }),
+    await expectStoreRejected(
+      { ...azure.env, OUTPUT_AZURE_CONTAINER: 'no-such-container' },
+      /^ERR_SERVICE_REJECTED: output store container "no-such-container": HTTP 404 ContainerNotFound/,
+      AZURE_ACCOUNT_KEY,
     );
-    try {
-      const job = await harness.run('comfyui', { prompt: twoOutputs }, { attempts: 3 });
-      await expectUnretried(
-        job,
-        /^ERR_SERVICE_REJECTED: output store container "no-such-container": HTTP 404 ContainerNotFound/,
-      );
-      const logs = JSON.stringify(await harness.queue('comfyui').getJobLogs(job.id ?? ''));
-      expect(logs + (job.failedReason ?? '')).not.toContain(AZURE_ACCOUNT_KEY);
-    } finally {
-      await harness.close();
-    }
   });
 });

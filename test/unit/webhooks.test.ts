@@ -2,7 +2,8 @@ import { describe, expect, test } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import type { WebhookConfig } from '../../src/config/schema.js';
 import { signWebhook, webhookIdOf } from '../../src/webhooks/delivery.js';
-import { resolveJobWebhook, withoutWebhook } from '../../src/webhooks/job-webhook.js';
+import { resolveJobWebhook } from '../../src/webhooks/job-webhook.js';
+import { takeWorkerFields } from '../../src/jobs/worker-fields.js';
 import { newWebhookSecret } from '../helpers/webhook-receiver.js';
 
 const config = (overrides: Partial<WebhookConfig> = {}): WebhookConfig => ({
@@ -76,7 +77,7 @@ describe('job webhooks', () => {
       string,
       unknown
     >;
-    const rest = withoutWebhook(data);
+    const rest = takeWorkerFields(data, { allowPrivate: false }).data as Record<string, unknown>;
     expect(Object.getPrototypeOf(rest)).toBe(Object.prototype);
     expect(Object.keys(rest).sort()).toEqual(['__proto__', 'a']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
-import got, { RequestError } from 'got';
+import got from 'got';
 import { abortReason } from '../../core/abort.js';
 import { InvalidInputError, ServiceRejectedError, ServiceUnavailableError } from '../../core/errors.js';
-import { guardedLookup, redactUrl, UrlRefusedError, type UrlGuardOptions } from '../../net/url-guard.js';
+import { requestFailure } from '../../net/request-failure.js';
+import { guardedLookup, redactUrl, type UrlGuardOptions } from '../../net/url-guard.js';
 
 /** Idle socket time allowed during a PUT before it counts as a (retryable) failure. */
 const SOCKET_IDLE_MS = 60_000;
@@ -36,9 +37,8 @@ export async function putToUrl(
     answer = response.body.slice(0, 200);
   } catch (error) {
     if (meta.signal.aborted) throw abortReason(meta.signal);
-    const cause = error instanceof RequestError ? error.cause : undefined;
-    if (cause instanceof UrlRefusedError) throw new InvalidInputError(`${where} is refused: ${cause.reason}`);
-    const code = error instanceof RequestError ? (error.code ?? error.message) : String(error);
+    const { refusedBecause, code } = requestFailure(error);
+    if (refusedBecause !== undefined) throw new InvalidInputError(`${where} is refused: ${refusedBecause}`);
     throw new ServiceUnavailableError(`upload to ${where} failed (${code})`, { cause: error });
   }
   if (status >= 200 && status < 300) return;
